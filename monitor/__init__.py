@@ -1,0 +1,3 @@
+"""Vitals monitor core: contract, resolver, signals, detectors, replay. No Kafka imports."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,231 @@
+"""Event contract v1: the JSON objects EHR bridges publish to ``ehr.ai.events``.
+
+The pydantic models here are the single source of truth; the JSON Schema that
+bridges validate against (``schemas/event-v1.json``) is generated from them.
+
+Every model is strict and closed: wrong JSON types, unknown fields, non-slug
+labels, NaN/inf, naive timestamps, oversize strings and unknown schema
+versions are rejected, and the rejection names the field. No field can hold
+free text, so PHI has no way in.
+
+Examples
+--------
+>>> ev = parse_event(b'{"schema_version": 1, "type": "feedback", "event_id": "e1",'
+...                  b' "suggestion_id": "s1", "occurred_at": "2026-01-05T09:00:00Z",'
+...                  b' "category": "unsafe"}')
+>>> ev.category
+'unsafe'
+>>> try:
+...     parse_event(b'{"schema_version": 2}')
+... except InvalidEvent as exc:
+...     print(exc.reason)
+unsupported_schema_version
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
+
+SCHEMA_VERSION: Final = 1
+
+SLUG_PATTERN: Final = r"^[a-z0-9][a-z0-9._-]{0,63}$"
+"""Label values (feature, model_version, site, input names, reasons)."""
+
+ID_PATTERN: Final = r"^[!-~]{1,128}$"
+"""Identifiers: 1–128 printable ASCII characters, no whitespace (an ID is never text)."""
+
+TOKEN_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,63}$"
+"""Categorical input values: short codes, no whitespace (never free text)."""
+
+MAX_INPUTS: Final = 32
+
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
+Token = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)]
+FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0)]
+
+CareSetting = Literal["outpatient", "inpatient", "emergency", "telehealth", "other"]
+OutcomeKind = Literal["accepted", "edited", "rejected", "dismissed"]
+FeedbackCategory = Literal["unsafe", "inaccurate", "irrelevant", "biased", "other"]
+
+
+class _EventBase(BaseModel):
+    """Fields common to every event type."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    schema_version: Literal[1] = Field(description="Contract version; only 1 exists.")
+    event_id: Identifier = Field(description="Unique per event; duplicates are dropped.")
+    suggestion_id: Identifier = Field(
+        description="Kafka key; correlates suggestion, outcome and feedback."
+    )
+    occurred_at: AwareDatetime = Field(
+        description="Event time, RFC 3339 with a UTC offset (e.g. 2026-01-05T09:00:00Z)."
+    )
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _no_bool_version(cls, value: Any) -> Any:
+        if isinstance(value, bool):  # JSON true == 1 in Python; it is not a version
+            raise ValueError("schema_version must be the integer 1")
+        return value
+
+
+class Suggestion(_EventBase):
+    """The AI showed something to a clinician (the denominator of every rate)."""
+
+    type: Literal["suggestion"]
+    feature: Slug = Field(description="AI feature, e.g. note-draft, inbasket-reply.")
+    model_version: Slug = Field(description="Model version, e.g. reply-2.0.")
+    site: Slug = Field(description="Facility or clinic.")
+    care_setting: CareSetting = "other"
+    score: Annotated[FiniteNumber, Field(ge=0.0, le=1.0)] | None = Field(
+        default=None, description="Model confidence in [0, 1]."
+    )
+    draft_length: Count | None = Field(default=None, description="Characters of the AI draft.")
+    inputs: Annotated[dict[Slug, FiniteNumber | Token], Field(max_length=MAX_INPUTS)] | None = (
+        Field(
+            default=None,
+            description="Monitored inputs for drift: slug -> number or short code. Never text.",
+        )
+    )
+
+
+class Outcome(_EventBase):
+    """What the clinician did with a suggestion; the first outcome wins."""
+
+    type: Literal["outcome"]
+    outcome: OutcomeKind = Field(description="CDS Hooks 'overridden' maps to 'rejected'.")
+    edit_distance: Count | None = Field(
+        default=None, description="Character edits from draft to final text (EHR side)."
+    )
+    final_length: Count | None = Field(default=None, description="Characters of the final text.")
+    override_reason: Slug | None = Field(
+        default=None, description="CDS Hooks overrideReason.reason.code."
+    )
+
+
+class Feedback(_EventBase):
+    """A clinician flags a suggestion, at any time."""
+
+    type: Literal["feedback"]
+    category: FeedbackCategory
+
+
+Event = Annotated[Suggestion | Outcome | Feedback, Field(discriminator="type")]
+EVENT_ADAPTER: Final[TypeAdapter[Suggestion | Outcome | Feedback]] = TypeAdapter(Event)
+
+REASONS: Final = (
+    "undecodable",
+    "invalid_json",
+    "unsupported_schema_version",
+    "contract_violation",
+)
+"""Why an event is rejected; used as the dead-letter reason and metric label."""
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks the contract.
+
+    ``reason`` is one of :data:`REASONS`; ``field`` names the offending field
+    (dotted path) when there is one; ``str(exc)`` is a one-line explanation.
+    """
+
+    def __init__(self, reason: str, detail: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {detail}" if field else detail)
+        self.reason = reason
+        self.field = field
+        self.detail = detail
+
+
+_UNION_MEMBERS: Final = frozenset({"float", "int", "str", "constrained-str", "bool", "none"})
+
+
+def _field_path(loc: tuple[int | str, ...]) -> str:
+    # A discriminated union prefixes the location with the tag ("suggestion");
+    # plain unions append the member tried ("float", "constrained-str").
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("suggestion", "outcome", "feedback"):
+        parts = parts[1:]
+    parts = [p for p in parts if p not in _UNION_MEMBERS and "[" not in p]
+    return ".".join(parts) or "type"
+
+
+def _from_validation_error(exc: ValidationError, raw: Any) -> InvalidEvent:
+    err = exc.errors(include_url=False, include_context=False, include_input=False)[0]
+    field = _field_path(err["loc"])
+    if err["type"] == "json_invalid":
+        return InvalidEvent("invalid_json", err["msg"])
+    if field == "schema_version":
+        return InvalidEvent("unsupported_schema_version", err["msg"], field)
+    if field.startswith("inputs.") and field.count(".") == 1:
+        msg = "an input value must be a finite number or a short code (no spaces, <= 64 chars)"
+        return InvalidEvent("contract_violation", msg, field)
+    others = {_field_path(e["loc"]) for e in exc.errors()} - {field}
+    more = f" (also invalid: {', '.join(sorted(others))})" if others else ""
+    return InvalidEvent("contract_violation", err["msg"] + more, field)
+
+
+def _check_version(raw: bytes | str) -> None:
+    """Give an unknown schema_version precedence over other violations."""
+    try:
+        obj = json.loads(raw)
+    except ValueError as exc:
+        raise InvalidEvent("invalid_json", str(exc)) from None
+    if not isinstance(obj, dict):
+        raise InvalidEvent("contract_violation", "an event must be a JSON object")
+    version = obj.get("schema_version")
+    if version != SCHEMA_VERSION or type(version) is not int:
+        raise InvalidEvent(
+            "unsupported_schema_version",
+            f"unsupported schema_version {version!r} (this worker reads {SCHEMA_VERSION})",
+            "schema_version",
+        )
+
+
+def parse_event(raw: bytes | str) -> Suggestion | Outcome | Feedback:
+    """Decode and validate one event from its JSON bytes; raise :class:`InvalidEvent`."""
+    if isinstance(raw, bytes | bytearray | memoryview):
+        try:
+            raw = bytes(raw).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidEvent("undecodable", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        return EVENT_ADAPTER.validate_json(raw)
+    except ValidationError as exc:
+        _check_version(raw)
+        raise _from_validation_error(exc, raw) from None
+
+
+def validate_event(obj: dict[str, Any]) -> Suggestion | Outcome | Feedback:
+    """Validate an event given as a dict, exactly as if it had arrived as JSON."""
+    try:
+        text = json.dumps(obj, allow_nan=False, default=_json_default)
+    except ValueError as exc:
+        raise InvalidEvent("contract_violation", f"not representable as JSON: {exc}") from None
+    return parse_event(text)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def dump_event(event: Suggestion | Outcome | Feedback) -> bytes:
+    """Serialize an event to its compact JSON wire form (absent optionals omitted)."""
+    return event.model_dump_json(exclude_none=True).encode()
