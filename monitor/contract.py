@@ -203,7 +203,9 @@ def parse_event(raw: bytes | str) -> Suggestion | Outcome | Feedback:
         try:
             raw = bytes(raw).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidEvent("undecodable", f"not UTF-8: {exc.reason} at byte {exc.start}") from None
+            raise InvalidEvent(
+                "undecodable", f"not UTF-8: {exc.reason} at byte {exc.start}"
+            ) from None
     try:
         return EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:

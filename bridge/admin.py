@@ -1,0 +1,67 @@
+"""Topic administration: the input topic and its dead-letter topic."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+
+from bridge.publisher import BrokerUnavailable
+from monitor.kafka_settings import KafkaSettings
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class TopicResult:
+    name: str
+    partitions: int
+    created: bool
+
+
+def create_topics(
+    settings: KafkaSettings,
+    *,
+    partitions: int = 6,
+    replication: int = 1,
+    dlq_partitions: int = 1,
+    retention_days: float = 7,
+    dlq_retention_days: float = 30,
+    connect_timeout_s: float = 10.0,
+) -> list[TopicResult]:
+    """Create the input and dead-letter topics; existing topics are left as they are."""
+    try:
+        admin = KafkaAdminClient(
+            client_id="vitals-admin",
+            bootstrap_timeout_ms=int(connect_timeout_s * 1000),
+            **settings.kafka_python_kwargs(),
+        )
+    except (KafkaTimeoutError, KafkaConnectionError) as exc:
+        raise BrokerUnavailable(f"no Kafka broker reachable at {settings.bootstrap}") from exc
+    wanted = [
+        NewTopic(
+            settings.input_topic,
+            partitions,
+            replication,
+            topic_configs={"retention.ms": str(int(retention_days * DAY_MS))},
+        ),
+        NewTopic(
+            settings.dead_letter_topic,
+            dlq_partitions,
+            replication,
+            topic_configs={"retention.ms": str(int(dlq_retention_days * DAY_MS))},
+        ),
+    ]
+    results = []
+    try:
+        for topic in wanted:
+            try:
+                admin.create_topics([topic])
+                results.append(TopicResult(topic.name, topic.num_partitions, True))
+            except TopicAlreadyExistsError:
+                meta = admin.describe_topics([topic.name])[0]
+                results.append(TopicResult(topic.name, len(meta["partitions"]), False))
+    finally:
+        admin.close()
+    return results

@@ -1,0 +1,143 @@
+"""The ``vitals`` command line.
+
+Kafka-facing commands import ``bridge``/``streams`` lazily, so the core stays
+free of Kafka imports and the offline commands start fast.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from monitor.kafka_settings import DEAD_LETTER_TOPIC, INPUT_TOPIC, KafkaSettings
+
+app = typer.Typer(
+    help="Vitals: streaming performance monitor for AI features in the EHR.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+topics_app = typer.Typer(help="Kafka topic administration.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+console = Console(stderr=True)
+out = Console()
+
+Bootstrap = Annotated[
+    str | None,
+    typer.Option(help="Kafka HOST:PORT[,HOST:PORT]; default $VITALS_KAFKA_BOOTSTRAP."),
+]
+Topic = Annotated[str, typer.Option(help="Input topic.")]
+
+
+def _settings(bootstrap: str | None, **overrides: object) -> KafkaSettings:
+    try:
+        return KafkaSettings.from_env(bootstrap=bootstrap, **overrides)
+    except ValueError as exc:
+        console.print(f"[red]invalid Kafka settings:[/] {exc}")
+        raise typer.Exit(2) from None
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+def schema(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write into.")] = Path(
+        "schemas"
+    ),
+) -> None:
+    """Write the JSON Schema of event contract v1 and example events."""
+    from monitor.schema import write_schema
+
+    for path in write_schema(out_dir):
+        out.print(str(path))
+
+
+@topics_app.command("create")
+def topics_create(
+    bootstrap: Bootstrap = None,
+    topic: Topic = INPUT_TOPIC,
+    dead_letter_topic: Annotated[str, typer.Option(help="Dead-letter topic.")] = DEAD_LETTER_TOPIC,
+    partitions: Annotated[int, typer.Option(min=1, help="Input topic partitions.")] = 6,
+    replication: Annotated[int, typer.Option(min=1, help="Replication factor.")] = 1,
+    dlq_partitions: Annotated[int, typer.Option(min=1, help="Dead-letter partitions.")] = 1,
+) -> None:
+    """Create the input topic and its dead-letter topic (existing ones are kept)."""
+    from bridge.admin import create_topics
+    from bridge.publisher import BrokerUnavailable
+
+    settings = _settings(bootstrap, input_topic=topic, dead_letter_topic=dead_letter_topic)
+    try:
+        results = create_topics(
+            settings, partitions=partitions, replication=replication, dlq_partitions=dlq_partitions
+        )
+    except BrokerUnavailable as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(1) from None
+    for r in results:
+        state = "created" if r.created else "exists"
+        out.print(f"{r.name}\t{r.partitions} partitions\t{state}")
+
+
+@app.command()
+def publish(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL events.")],
+    bootstrap: Bootstrap = None,
+    topic: Topic = INPUT_TOPIC,
+    max_errors_shown: Annotated[int, typer.Option(help="Invalid lines listed in full.")] = 50,
+) -> None:
+    """Validate and publish a JSONL file of events; report every invalid line.
+
+    Exits 1 when any line was invalid (the valid ones are still sent).
+    """
+    from bridge.publisher import BrokerUnavailable, Publisher, PublishError
+    from monitor.contract import InvalidEvent
+
+    settings = _settings(bootstrap, input_topic=topic)
+    invalid: list[tuple[int, InvalidEvent]] = []
+    try:
+        publisher = Publisher(settings)
+    except BrokerUnavailable as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    size = file.stat().st_size
+    with _progress() as progress, file.open("rb") as fh:
+        task = progress.add_task(f"publish {file.name}", total=size)
+        done = 0
+        for lineno, line in enumerate(fh, start=1):
+            done += len(line)
+            if lineno % 2048 == 0:
+                progress.update(task, completed=done)
+            if not line.strip():
+                continue
+            try:
+                publisher.publish_json(line)
+            except InvalidEvent as exc:
+                invalid.append((lineno, exc))
+        progress.update(task, completed=size)
+    try:
+        publisher.close()
+    except PublishError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    for lineno, exc in invalid[:max_errors_shown]:
+        console.print(f"{file}:{lineno}: [yellow]{exc.reason}[/] {exc}")
+    if len(invalid) > max_errors_shown:
+        console.print(f"... and {len(invalid) - max_errors_shown} more invalid lines")
+    out.print(
+        f"published {publisher.sent} events to {settings.input_topic}; invalid {len(invalid)}"
+    )
+    if invalid:
+        raise typer.Exit(1)
