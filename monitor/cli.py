@@ -88,7 +88,7 @@ def topics_create(
         raise typer.Exit(1) from None
     for r in results:
         state = "created" if r.created else "exists"
-        out.print(f"{r.name}\t{r.partitions} partitions\t{state}")
+        typer.echo(f"{r.name}\t{r.partitions} partitions\t{state}")
 
 
 @app.command()
@@ -133,7 +133,7 @@ def publish(
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
     for lineno, exc in invalid[:max_errors_shown]:
-        console.print(f"{file}:{lineno}: [yellow]{exc.reason}[/] {exc}")
+        typer.echo(f"{file}:{lineno}: {exc.reason} {exc}", err=True)
     if len(invalid) > max_errors_shown:
         console.print(f"... and {len(invalid) - max_errors_shown} more invalid lines")
     out.print(
