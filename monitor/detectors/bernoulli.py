@@ -1,0 +1,307 @@
+"""Change detection for Bernoulli rates (acceptance, response, flag rates).
+
+A bank of one-sided CUSUMs of log-likelihood ratios tests the reference rate
+``p0`` against alternatives ``p0 -/+ d`` for ``d`` in ``min_effect x (2, 4, 8,
+16)``. Each CUSUM's drift is zero half-way between ``p0`` and its alternative,
+so the smallest one (``d = 2 x min_effect``) drifts *down* for every shift
+smaller than ``min_effect``: such shifts never accumulate evidence, whatever the
+volume. The larger alternatives make big shifts fast to detect.
+
+Thresholds are set per CUSUM with Siegmund's corrected Brownian approximation
+for a target in-control average run length ``arl`` of the whole bank (a union
+bound over the CUSUMs), evaluated at the worst in-control rate ``p0 -/+
+null_shift x min_effect`` (so shifts below half the minimum effect stay below
+the false-alarm budget however high the volume; shifts between half and the
+full minimum effect are a grey zone), with the in-control variance inflated by the
+over-dispersion factor ``phi`` estimated during warm-up from the spread of
+per-batch counts relative to binomial (clinicians and hours differ, so real
+streams are over-dispersed; ``phi > 1`` raises the thresholds just enough for
+heterogeneous but stationary streams to stay quiet).
+
+When ``p0`` is learned in warm-up, its sampling error is absorbed by moving the
+reference ``warmup_margin`` standard errors towards the alarm side.
+
+After an alarm the detector keeps firing while the recent rate (an EWMA over
+about ``recent_window`` observations, exposed as ``value``) stays beyond
+``p0 -/+ min_effect / 2`` and the evidence has not decayed below half the
+threshold; then it resolves.
+
+References
+----------
+Page, E. S. (1954). Continuous inspection schemes. *Biometrika* 41, 100-115.
+Siegmund, D. (1985). *Sequential Analysis*, Springer, ch. 2 (ARL approximation).
+Lorden, G., Pollak, M. (2008). Sequential change-point detection procedures that
+are nearly optimal and computationally simple. *Sequential Analysis* 27, 476-512
+(banks of CUSUMs for an unknown post-change parameter).
+McCullagh, P., Nelder, J. A. (1989). *Generalized Linear Models*, sec. 4.5
+(over-dispersion: quasi-likelihood scaling by ``phi``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from monitor.detectors.base import Detector, DetectorParams, cusum_threshold
+
+__all__ = ["BernoulliCUSUM", "BernoulliParams"]
+
+_PMIN = 1e-4
+
+
+class BernoulliParams(DetectorParams):
+    """Parameters of :class:`BernoulliCUSUM`."""
+
+    p0: float | None = Field(None, gt=0.0, lt=1.0)
+    """Reference rate; ``None`` learns it from the first ``warmup`` observations."""
+    min_effect: float = Field(0.03, gt=0.0, lt=1.0)
+    """Smallest shift worth an alert (absolute, or a fraction of p0 if ``relative``)."""
+    relative: bool = False
+    direction: Literal["down", "up", "both"] = "both"
+    warmup: int = Field(2000, ge=0)
+    """Observations used to learn p0 and/or phi (not monitored)."""
+    warmup_seconds: float = Field(0.0, ge=0.0)
+    """Also require this much event time in warm-up (e.g. a week, to cover the diurnal
+    mix); needs ``t`` in ``update``."""
+    batch_size: int = Field(100, ge=2)
+    """Batch length for the over-dispersion estimate."""
+    phi: float | None = Field(None, ge=1.0)
+    """Over-dispersion factor; ``None`` estimates it during warm-up."""
+    max_phi: float = Field(10.0, ge=1.0)
+    arl: float = Field(1e6, ge=100.0)
+    """Target mean number of in-control observations between false alarms."""
+    multipliers: tuple[float, ...] = Field((2.0, 4.0, 8.0, 16.0), min_length=1, max_length=8)
+    null_shift: float = Field(0.5, ge=0.0, lt=1.0)
+    """Shifts up to ``null_shift x min_effect`` count as in-control when calibrating: the
+    false-alarm target ``arl`` holds for them too (whatever the volume)."""
+    warmup_margin: float = Field(1.0, ge=0.0)
+    """Standard errors of the learned p0 to move the reference towards the alarm side."""
+    recent_window: int = Field(500, ge=10)
+    """EWMA span (observations) of the recent rate used for resolution and ``value``."""
+
+    @model_validator(mode="after")
+    def _check(self) -> BernoulliParams:
+        if self.p0 is None and self.warmup < 100:
+            raise ValueError("learning p0 needs warmup >= 100")
+        if self.phi is None and self.warmup < 5 * self.batch_size:
+            raise ValueError("estimating phi needs warmup >= 5 * batch_size")
+        if any(m < 1.0 for m in self.multipliers):
+            raise ValueError("multipliers must be >= 1")
+        return self
+
+
+class BernoulliCUSUM(Detector):
+    """Bank of Bernoulli log-likelihood-ratio CUSUMs with min effect and over-dispersion.
+
+    Parameters
+    ----------
+    params
+        A :class:`BernoulliParams`; or pass its fields as keyword arguments.
+
+    Call ``update(x)`` once per resolved observation (``x`` truthy = success).
+    It returns True when ``firing`` changes. ``value`` is the recent rate,
+    ``statistic`` the largest CUSUM as a fraction of its threshold (fires at
+    ``threshold == 1``), ``reference`` the frozen p0 (None during warm-up).
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(7)
+    >>> det = BernoulliCUSUM(p0=0.6, phi=1.0, warmup=0, direction="down")
+    >>> alarms = []
+    >>> for i in range(20_000):
+    ...     p = 0.6 if i < 10_000 else 0.5
+    ...     if det.update(rng.random() < p):
+    ...         alarms.append((i, det.firing))
+    >>> alarms[0][1], 10_000 < alarms[0][0] < 11_500
+    (True, True)
+    >>> round(det.value, 1)
+    0.5
+    """
+
+    name = "bernoulli-cusum"
+    params_model = BernoulliParams
+    _state_fields = ("_t0", "_n", "_sum", "_bn", "_bsum", "_nb", "_csum", "_csq", "_p0", "_phi",
+                     "_s", "_ewma", "_firing", "_dir")  # fmt: skip
+
+    params: BernoulliParams
+
+    def __init__(self, params: BernoulliParams | None = None, **overrides: object) -> None:
+        super().__init__(params, **overrides)
+        self._t0: float | None = None
+        self._n = 0
+        self._sum = 0
+        self._bn = 0
+        self._bsum = 0
+        self._nb = 0
+        self._csum = 0.0
+        self._csq = 0.0
+        self._p0: float | None = None
+        self._phi: float | None = None
+        self._s: list[float] = []
+        self._ewma = 0.0
+        self._dir = 0
+        self._arms: list[tuple[float, float, float, int]] = []
+        self._alpha = 2.0 / (self.params.recent_window + 1.0)
+        p = self.params
+        if p.warmup == 0 or (p.p0 is not None and p.phi is not None):
+            self._arm(p.p0 if p.p0 is not None else 0.5, p.phi or 1.0)
+
+    # -- warm-up and arming -----------------------------------------------------------------
+
+    def _arm(self, p0: float, phi: float) -> None:
+        self._p0 = p0
+        self._phi = phi
+        self._s = [0.0] * len(self._build())
+
+    def _build(self) -> list[tuple[float, float, float, int]]:
+        """(increment if 1, increment if 0, threshold, sign) of each CUSUM."""
+        p = self.params
+        p0, phi = self._p0, self._phi
+        assert p0 is not None and phi is not None
+        m = p.min_effect * p0 if p.relative else p.min_effect
+        margin = 0.0
+        if p.p0 is None:
+            margin = p.warmup_margin * math.sqrt(phi * p0 * (1 - p0) / max(p.warmup, 1))
+        signs = {"down": (-1,), "up": (1,), "both": (-1, 1)}[p.direction]
+        specs: list[tuple[float, float, int]] = []
+        for sign in signs:
+            ref = min(max(p0 + sign * margin, _PMIN), 1 - _PMIN)
+            seen: set[float] = set()
+            room = 0.9 * ((1 - ref) if sign > 0 else ref)  # keep alternatives inside (0, 1)
+            for mult in p.multipliers:
+                q1 = ref + sign * min(mult * m, room)
+                if abs(q1 - ref) < 0.5 * m or q1 in seen:
+                    continue
+                seen.add(q1)
+                specs.append((ref, q1, sign))
+        arms = []
+        arl = p.arl * max(len(specs), 1)
+        for ref, q1, sign in specs:
+            a = math.log(q1 / ref)
+            b = math.log((1 - q1) / (1 - ref))
+            pic = ref + sign * p.null_shift * m  # worst in-control rate
+            mu = pic * a + (1 - pic) * b
+            sigma = abs(a - b) * math.sqrt(phi * pic * (1 - pic))
+            if mu >= 0.0 or sigma <= 0.0:
+                # A reference at the edge (p0 ~ 0 or 1) leaves no room between the
+                # tolerated shift and this alternative: the arm cannot be calibrated.
+                continue
+            arms.append((a, b, cusum_threshold(mu, sigma, arl), sign))
+        self._arms = arms
+        return arms
+
+    def _restored(self) -> None:
+        self._alpha = 2.0 / (self.params.recent_window + 1.0)
+        if self._p0 is not None:
+            self._build()
+
+    def _finish_warmup(self) -> None:
+        p = self.params
+        p0 = p.p0 if p.p0 is not None else min(max(self._sum / self._n, _PMIN), 1 - _PMIN)
+        phi = p.phi
+        if phi is None:
+            k = p.batch_size
+            mean = self._csum / self._nb
+            var = (self._csq - self._nb * mean * mean) / (self._nb - 1)
+            pb = min(max(mean / k, _PMIN), 1 - _PMIN)
+            phi = min(max(var / (k * pb * (1 - pb)), 1.0), p.max_phi)
+        self._arm(p0, phi)
+
+    # -- protocol ---------------------------------------------------------------------------
+
+    def update(self, x: object, t: float | None = None) -> bool:
+        """Feed one observation (truthy = success) at event time ``t`` (epoch seconds,
+        only needed with ``warmup_seconds``); True when ``firing`` changed."""
+        xi = 1 if x else 0
+        self._n += 1
+        alpha = self._alpha if self._n * self._alpha > 1.0 else 1.0 / self._n
+        self._ewma += alpha * (xi - self._ewma)
+        if self._p0 is None:
+            self._sum += xi
+            self._bn += 1
+            self._bsum += xi
+            if self._bn == self.params.batch_size:
+                self._nb += 1
+                self._csum += self._bsum
+                self._csq += self._bsum * self._bsum
+                self._bn = 0
+                self._bsum = 0
+            if t is not None and self._t0 is None:
+                self._t0 = t
+            if self._n >= self.params.warmup and (
+                self.params.warmup_seconds <= 0.0
+                or (t is not None and self._t0 is not None
+                    and t - self._t0 >= self.params.warmup_seconds)
+            ):  # fmt: skip
+                self._finish_warmup()
+            return False
+        s = self._s
+        fire = 0
+        for i, (a, b, h, sign) in enumerate(self._arms):
+            v = s[i] + (a if xi else b)
+            if v <= 0.0:
+                v = 0.0
+            elif v >= h:
+                if not fire:
+                    fire = sign
+                if self._firing:
+                    v = h
+            s[i] = v
+        half = 0.5 * (self.params.min_effect * self._p0 if self.params.relative
+                      else self.params.min_effect)  # fmt: skip
+        if not self._firing:
+            # Minimum-effect gate: evidence alone is not enough, the recent rate must
+            # also have moved by half the minimum effect (bursts of a few minutes
+            # in over-dispersed streams trip the large-shift CUSUMs otherwise).
+            if fire and fire * (self._ewma - self._p0) >= half:
+                self._firing = True
+                self._dir = fire
+                return True
+            return False
+        if self._dir * (self._ewma - self._p0) < half:
+            for i, (_, _, h, sign) in enumerate(self._arms):
+                if sign == self._dir and s[i] >= 0.5 * h:
+                    return False
+            self._firing = False
+            self._dir = 0
+            return True
+        return False
+
+    @property
+    def statistic(self) -> float:
+        """Largest CUSUM value as a fraction of its own threshold (0 during warm-up)."""
+        if not self._arms:
+            return 0.0
+        return max(v / arm[2] for v, arm in zip(self._s, self._arms, strict=True))
+
+    @property
+    def threshold(self) -> float:
+        return 1.0
+
+    @property
+    def value(self) -> float:
+        """Recent rate (EWMA); the running mean while fewer than ``recent_window`` seen."""
+        return self._ewma
+
+    @property
+    def reference(self) -> float | None:
+        """The frozen reference rate p0 (None during warm-up)."""
+        return self._p0
+
+    @property
+    def phi(self) -> float | None:
+        """The over-dispersion factor in use (None during warm-up)."""
+        return self._phi
+
+    @property
+    def direction(self) -> int:
+        """-1 when firing on a drop, +1 on a rise, 0 when quiet."""
+        return self._dir
+
+    @property
+    def thresholds(self) -> list[float]:
+        """Raw CUSUM thresholds of the bank (diagnostics)."""
+        return [arm[2] for arm in self._arms]

@@ -1,0 +1,81 @@
+"""SilenceDetector: implausible gaps given the hour-of-week profile; quiet nights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from monitor.detectors import SilenceDetector, SilenceParams
+from monitor.detectors.silence import hour_of_week
+
+MONDAY = 1_699_833_600.0  # 2023-11-13 00:00 UTC, a Monday
+
+
+def rate_per_hour(t: float) -> float:
+    h = int((t - MONDAY) // 3600) % 168
+    day, hour = divmod(h, 24)
+    if day >= 5:
+        return 5.0 if 9 <= hour < 17 else 0.0  # weekends: a trickle
+    return 120.0 if 8 <= hour < 18 else (10.0 if 6 <= hour < 22 else 0.05)
+
+
+def simulate(det: SilenceDetector, rng: np.random.Generator, hours: int,
+             outage: tuple[float, float] | None = None) -> list[tuple[float, bool]]:  # fmt: skip
+    events = []
+    for h in range(hours):
+        start = MONDAY + 3600 * h
+        for m in range(0, 60, 5):  # 5-minute ticks
+            t = start + 60 * m
+            k = rng.poisson(rate_per_hour(t) / 12)
+            if outage and outage[0] <= t < outage[1]:
+                k = 0
+            if k and det.update(t + 1, int(k)):
+                events.append((t, det.firing))
+            if det.update(t + 300, 0):
+                events.append((t + 300, det.firing))
+    return events
+
+
+def test_hour_of_week_monday() -> None:
+    assert hour_of_week(int(MONDAY // 3600)) == 0
+
+
+def test_quiet_on_nights_and_weekends() -> None:
+    rng = np.random.default_rng(0)
+    assert simulate(SilenceDetector(), rng, 168 * 5) == []
+
+
+def test_detects_outage_and_resolves() -> None:
+    rng = np.random.default_rng(1)
+    start = MONDAY + 3 * 7 * 86400 + 2 * 86400 + 10 * 3600  # a Wednesday 10:00, week 4
+    det = SilenceDetector()
+    events = simulate(det, rng, 168 * 4, outage=(start, start + 3 * 3600))
+    assert len(events) == 2
+    (t_on, on), (t_off, off) = events
+    assert on and not off
+    assert start + 1800 <= t_on <= start + 3600
+    assert t_off >= start + 3 * 3600
+    assert det.profile[hour_of_week(int(start // 3600))] == pytest.approx(120, rel=0.3)
+
+
+def test_outage_at_night_is_not_flagged_but_morning_is() -> None:
+    rng = np.random.default_rng(2)
+    start = MONDAY + 3 * 7 * 86400 + 86400 + 0 * 3600  # Tuesday 00:00
+    events = simulate(SilenceDetector(), rng, 168 * 4, outage=(start, start + 9 * 3600))
+    assert events and events[0][1]
+    assert events[0][0] >= start + 6 * 3600  # only once the morning volume is missing
+
+
+def test_no_alarm_before_warmup() -> None:
+    det = SilenceDetector()
+    for m in range(0, 24 * 60):
+        det.update(MONDAY + 60 * m, 10)
+    assert det.update(MONDAY + 86400 * 2, 0) is False
+
+
+@pytest.mark.parametrize("kwargs", [{"p_alarm": 0.0}, {"alpha": 0}, {"volume_margin": 2.0},
+                                    {"min_gap": -1}, {"warmup_hours": 0}])  # fmt: skip
+def test_params_validation(kwargs: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        SilenceParams(**kwargs)
