@@ -141,3 +141,110 @@ def publish(
     )
     if invalid:
         raise typer.Exit(1)
+
+
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", exists=True, dir_okay=False, help="Monitor config YAML.")
+]
+
+
+def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
+    from monitor.config import load_config
+
+    try:
+        return load_config(path)
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Scenario YAML.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out/sim"),
+) -> None:
+    """Simulate a scenario: writes events.jsonl and truth.json under --out."""
+    from monitor.simulate import ScenarioError, load_scenario
+    from monitor.simulate import simulate as run
+
+    try:
+        result = run(load_scenario(scenario), out_dir)
+    except ScenarioError as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    out.print(
+        f"{result.events_path}: {result.lines} lines ({result.suggestions} suggestions, "
+        f"{result.duplicates} duplicates, {result.malformed} malformed); {result.truth_path}"
+    )
+
+
+@app.command()
+def replay(
+    events: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL events.")],
+    config: ConfigOpt = None,
+    alerts_out: Annotated[
+        Path | None, typer.Option("--alerts-out", help="Write the alert log (JSONL) here.")
+    ] = None,
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", exists=True, dir_okay=False, help="Score against truth.json."),
+    ] = None,
+) -> None:
+    """Replay a recorded stream in process: summary, alert log, optional scoring."""
+    import json
+
+    from monitor.replay import replay_file
+    from monitor.report import print_score, print_summary
+
+    cfg = _load_config(config)
+    size = events.stat().st_size
+    with _progress() as progress:
+        task = progress.add_task(f"replay {events.name}", total=size)
+        engine, result = replay_file(
+            events, cfg, on_progress=lambda n: progress.update(task, completed=n)
+        )
+    for lineno, reason, detail in result.malformed_examples:
+        typer.echo(f"{events}:{lineno}: {reason} {detail}", err=True)
+    print_summary(out, engine, result)
+    if alerts_out is not None:
+        alerts_out.parent.mkdir(parents=True, exist_ok=True)
+        with alerts_out.open("w") as fh:
+            for alert in result.alerts:
+                fh.write(json.dumps(alert.to_log(), separators=(",", ":")) + "\n")
+        out.print(f"alert log: {alerts_out} ({len(result.alerts)} lines)")
+    if truth is not None:
+        print_score(out, events, cfg, result, truth)
+
+
+@app.command()
+def demo(
+    scenario: Annotated[Path, typer.Option(help="Seed scenario to simulate.")] = Path(
+        "seeds/config-break.yaml"
+    ),
+    port: Annotated[int, typer.Option(help="Port for Prometheus /metrics.")] = 9464,
+    speed: Annotated[
+        float, typer.Option(help="Event-time seconds replayed per wall second (0 = max).")
+    ] = 0.0,
+    config: ConfigOpt = None,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the simulation goes.")] = Path(
+        "out/demo"
+    ),
+) -> None:
+    """The main job on the embedded default: simulate, replay with live /metrics, score."""
+    from monitor.demo import run_demo
+
+    raise typer.Exit(run_demo(scenario, port, speed, _load_config(config), out_dir, out))
+
+
+@app.command()
+def worker(
+    config: Annotated[
+        Path | None, typer.Option("--config", exists=True, dir_okay=False, help="Worker YAML.")
+    ] = None,
+) -> None:
+    """Run the streaming worker (Faust) on Kafka."""
+    from streams.app import run_worker
+    from streams.settings import WorkerSettings
+
+    settings = WorkerSettings.load(config) if config else WorkerSettings.load(None)
+    run_worker(settings)

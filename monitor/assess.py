@@ -1,0 +1,227 @@
+"""Stage 2 core: route resolutions to their series, in event-time order, and raise alerts.
+
+The :class:`Assessor` owns a set of :class:`~monitor.series.SeriesState`. Items
+(resolutions and flags) arrive with the series key they are meant for; they
+are buffered and applied in a canonical order, ``(at, kind, suggestion_id)``,
+once the watermark passed to :meth:`Assessor.advance` is beyond them, with the
+clock ticks (every ``tick_interval`` of event time) interleaved at their own
+times. So the alert timeline depends only on the events, not on how the
+engine (replay or Kafka partitions) delivered them.
+
+Baselines: when a detector of a per-version series finishes its warm-up, its
+frozen state is written to ``baselines`` (any mutable mapping; a dict in
+replay, a global table in the worker). A series of a new model version starts
+from the frozen state of the version it replaces (configured in ``lineage``,
+or else the most recently established version of the feature) at the same
+site, so a version that is worse from its first day is compared with what it
+replaced rather than with itself.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+from monitor.config import MonitorConfig
+from monitor.detectors.base import Detector
+from monitor.records import ALL, Alert, Flag, Resolution, SeriesKey
+from monitor.series import DETECTOR_CLASSES, SeriesState
+from monitor.signals import SIGNAL_SPECS, role
+
+_VERSIONS = "versions|"  # baselines key prefix: feature -> established versions in order
+_LINEAGE = "lineage|"  # baselines key prefix: feature|version -> inferred predecessor ("" none)
+
+
+class Assessor:
+    """Per-series state and detectors for the series this engine owns.
+
+    Parameters
+    ----------
+    config
+        Monitor configuration (signal parameters, lineage, tick interval).
+    override
+        (detector class, signals): run that class at defaults for those signals
+        only, instead of the configured detectors (the river yardstick).
+    baselines
+        Shared store of frozen detector states, keyed ``"<series>|<slot>"``.
+    """
+
+    def __init__(
+        self,
+        config: MonitorConfig | None = None,
+        *,
+        baselines: MutableMapping[str, Any] | None = None,
+        override: tuple[type[Detector], frozenset[str]] | None = None,
+    ) -> None:
+        self.config = config or MonitorConfig()
+        self._override = override
+        self.baselines: MutableMapping[str, Any] = {} if baselines is None else baselines
+        self.series: dict[str, SeriesState] = {}
+        self._queue: list[tuple[float, int, str, int, str, Resolution | Flag]] = []
+        self._seq = 0
+        self._tick = self.config.tick_interval
+        self._outlier_every = self.config.outlier_interval
+        self._half_life = self.config.outlier_half_life
+        self._next_tick = -math.inf
+        self.watermark = -math.inf
+
+    # -- input ------------------------------------------------------------------------------
+
+    def process(self, item: Resolution | Flag, key: SeriesKey) -> list[Alert]:
+        """Queue an item for one of the series it rolls up to (applied by :meth:`advance`)."""
+        kind = 0 if isinstance(item, Resolution) else 1
+        self._seq += 1
+        heapq.heappush(self._queue, (item.at, kind, item.suggestion_id, self._seq, str(key), item))
+        return []
+
+    def advance(self, watermark: float) -> list[Alert]:
+        """Apply queued items and clock ticks up to *watermark*, in event-time order."""
+        if watermark <= self.watermark:
+            return []
+        self.watermark = watermark
+        alerts: list[Alert] = []
+        queue = self._queue
+        if self._next_tick == -math.inf:
+            if not queue:  # nothing seen yet: no series to tick
+                return alerts
+            # Ticks sit on the epoch-aligned grid, from the first item on.
+            self._next_tick = (queue[0][0] // self._tick + 1) * self._tick
+        while True:
+            next_item = queue[0][0] if queue else math.inf
+            if self._next_tick <= min(next_item, watermark) and self._next_tick < next_item:
+                alerts.extend(self._on_tick(self._next_tick))
+                self._next_tick += self._tick
+                continue
+            if next_item > watermark:
+                break
+            _, _, _, _, skey, item = heapq.heappop(queue)
+            alerts.extend(self._apply(item, skey))
+        return alerts
+
+    def flush(self) -> list[Alert]:
+        """Apply everything still queued (end of a replay)."""
+        if not self._queue:
+            return []
+        return self.advance(max(entry[0] for entry in self._queue))
+
+    # -- application --------------------------------------------------------------------------
+
+    def _apply(self, item: Resolution | Flag, skey: str) -> list[Alert]:
+        state = self.series.get(skey)
+        if state is None:
+            state = self.series[skey] = SeriesState(SeriesKey.parse(skey))
+        if isinstance(item, Resolution):
+            alerts = state.observe(item, self._factory)
+        else:
+            alerts = state.observe_flag(item, self._factory)
+        if state.role in ("exact", "version"):
+            self._record_baselines(state)
+        return alerts
+
+    def _on_tick(self, at: float) -> list[Alert]:
+        alerts: list[Alert] = []
+        for state in self.series.values():
+            alerts.extend(state.tick(at, self._factory, self._outlier_every, self._half_life))
+        return alerts
+
+    def _factory(self, signal: str, key: SeriesKey, input_name: str | None, x: Any) -> Any:
+        spec = SIGNAL_SPECS.get(signal)
+        if spec is None or role(key) not in spec.roles:
+            return None
+        enabled, params = self.config.signal(signal, key.feature, key.model_version)
+        if not enabled:
+            return None
+        if self._override is not None:  # yardstick runs: one detector class everywhere
+            cls, signals = self._override
+            return cls() if signal in signals else None
+        slot = signal if input_name is None else f"{signal}:{input_name}"
+        inherited = self._inherit(key, slot)
+        if inherited is not None:
+            return inherited
+        cls = spec.detector_for(x)
+        if cls is not spec.detector:  # categorical input: its own params, defaults
+            return cls()
+        return cls(params)
+
+    # -- baselines ---------------------------------------------------------------------------
+
+    def _inherit(self, key: SeriesKey, slot: str) -> Detector | None:
+        if key.model_version == ALL:
+            return None
+        pred = self.config.predecessor(key.feature, key.model_version)
+        if pred is None:
+            # Decided once per version, when it is first seen, and remembered: the
+            # version established most recently before it (none if it is the first).
+            lkey = f"{_LINEAGE}{key.feature}|{key.model_version}"
+            pred = self.baselines.get(lkey)
+            if pred is None:
+                versions = self.baselines.get(_VERSIONS + key.feature) or []
+                others = [v for v in versions if v != key.model_version]
+                pred = others[-1] if others and key.model_version not in versions else ""
+                self.baselines[lkey] = pred
+            if not pred:
+                return None
+        saved = self.baselines.get(f"{SeriesKey(key.feature, pred, key.site)}|{slot}")
+        if saved is None:
+            return None
+        return DETECTOR_CLASSES[saved[0]].from_state(saved[1])
+
+    def _record_baselines(self, state: SeriesState) -> None:
+        skey = str(state.key)
+        for slot, det in state.detectors.items():
+            if det is None or getattr(det, "reference", None) is None:
+                continue
+            bkey = f"{skey}|{slot}"
+            if bkey in self.baselines:
+                continue
+            self.baselines[bkey] = [type(det).__name__, det.to_state()]
+            if state.role == "version" and slot == "acceptance_rate":
+                vkey = _VERSIONS + state.key.feature
+                versions = list(self.baselines.get(vkey) or [])
+                if state.key.model_version not in versions:
+                    versions.append(state.key.model_version)
+                    self.baselines[vkey] = versions
+
+    # -- ownership and state -----------------------------------------------------------------
+
+    def keys(self) -> list[SeriesKey]:
+        return [s.key for s in self.series.values()]
+
+    def export(self, keys: Iterable[SeriesKey | str] | None = None) -> dict[str, bytes]:
+        """Serialized state per series (all series by default)."""
+        wanted = self.series.keys() if keys is None else [str(k) for k in keys]
+        return {
+            k: json.dumps(self.series[k].to_state(), separators=(",", ":")).encode()
+            for k in wanted
+            if k in self.series
+        }
+
+    def load(self, blobs: dict[str, bytes]) -> None:
+        """Restore series exported by :meth:`export`."""
+        for k, blob in blobs.items():
+            self.series[k] = SeriesState.from_state(json.loads(blob))
+
+    def drop(self, keys: Iterable[SeriesKey | str]) -> None:
+        for k in keys:
+            self.series.pop(str(k), None)
+
+    def clock_state(self) -> dict[str, Any]:
+        """The non-series state (watermark, tick position, queue) for checkpoints."""
+        return {
+            "wm": self.watermark if math.isfinite(self.watermark) else None,
+            "next": self._next_tick if math.isfinite(self._next_tick) else None,
+            "seq": self._seq,
+            "queue": [[e[0], e[1], e[2], e[3], e[4], type(e[5]).__name__, list(e[5])]
+                      for e in self._queue],
+        }  # fmt: skip
+
+    def load_clock_state(self, state: dict[str, Any]) -> None:
+        self.watermark = -math.inf if state["wm"] is None else state["wm"]
+        self._next_tick = -math.inf if state["next"] is None else state["next"]
+        self._seq = state["seq"]
+        kinds = {"Resolution": Resolution, "Flag": Flag}
+        self._queue = [(e[0], e[1], e[2], e[3], e[4], kinds[e[5]](*e[6])) for e in state["queue"]]
+        heapq.heapify(self._queue)

@@ -1,0 +1,87 @@
+"""Prometheus exposition of the monitor's current state (a custom Collector).
+
+Renders, at scrape time, the series an engine currently holds: a series whose
+partition moved to another worker disappears instead of going stale, so
+``sum()`` across workers counts each series once. Metric names are in base
+units (``_total``, ``_ratio``, ``_seconds``); label values are contract slugs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from monitor.assess import Assessor
+from monitor.series import COUNTS
+
+LABELS = ("feature", "model_version", "site")
+_RATES = {
+    "acceptance_rate": "vitals_acceptance_ratio",
+    "response_rate": "vitals_response_ratio",
+    "flag_rate": "vitals_flag_ratio",
+    "correction_burden": "vitals_correction_burden_ratio",
+    "decision_time": "vitals_decision_time_seconds",
+}
+
+
+class MonitorCollector(Collector):
+    """Collect per-series counts, rates and detector state from live assessors."""
+
+    def __init__(self, assessors: Callable[[], Iterable[Assessor]]) -> None:
+        self._assessors = assessors
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        counts = CounterMetricFamily(
+            "vitals_suggestions",
+            "Resolved suggestions by outcome status (expired = no outcome in time).",
+            labels=[*LABELS, "status"],
+        )
+        flags = CounterMetricFamily(
+            "vitals_flagged_suggestions", "Suggestions flagged by clinicians.", labels=LABELS
+        )
+        rates = {
+            name: GaugeMetricFamily(metric, f"Cumulative {name.replace('_', ' ')}.", labels=LABELS)
+            for name, metric in _RATES.items()
+        }
+        recent = GaugeMetricFamily(
+            "vitals_signal_value",
+            "Detector's current value of a signal (recent rate, mean, PSI, gap...).",
+            labels=[*LABELS, "signal", "input"],
+        )
+        stat = GaugeMetricFamily(
+            "vitals_detector_statistic_ratio",
+            "Detector statistic divided by its threshold (>= 1 means alarming).",
+            labels=[*LABELS, "signal", "input"],
+        )
+        firing = GaugeMetricFamily(
+            "vitals_alert_firing",
+            "1 while a signal's detector is firing on the series.",
+            labels=[*LABELS, "signal", "input"],
+        )
+        for assessor in self._assessors():
+            for state in assessor.series.values():
+                labels = list(state.key)
+                c = state.counts
+                for status in ("accepted", "edited", "rejected", "dismissed", "expired"):
+                    counts.add_metric([*labels, status], c[COUNTS.index(status)])
+                flags.add_metric(labels, c[COUNTS.index("flagged")])
+                for name, value in state.rates().items():
+                    if value is not None:
+                        rates[name].add_metric(labels, value)
+                for slot, det in state.detectors.items():
+                    if det is None:
+                        continue
+                    signal, _, input_name = slot.partition(":")
+                    lab = [*labels, signal, input_name]
+                    recent.add_metric(lab, float(det.value))
+                    thr = det.threshold
+                    stat.add_metric(lab, float(det.statistic / thr) if thr else 0.0)
+                    firing.add_metric(lab, 1.0 if det.firing else 0.0)
+        yield counts
+        yield flags
+        yield from rates.values()
+        yield recent
+        yield stat
+        yield firing

@@ -1,0 +1,181 @@
+"""Monitor configuration: YAML validated by pydantic, with per-feature overrides.
+
+Layering, most specific last: built-in signal defaults → top-level ``signals``
+→ ``features.<feature>.signals`` → ``features.<feature>.versions.<version>.signals``.
+Each signal's block holds ``enabled`` plus the parameters of its detector
+(validated against that detector's params model, so a typo is an error that
+names the signal and the field). Durations accept seconds or ``30s``/``10m``/
+``4h``/``7d``.
+
+Example
+-------
+.. code-block:: yaml
+
+    resolver: {decision_timeout: 4h, allowed_lateness: 10m}
+    signals:
+      acceptance_rate: {min_effect: 0.05}
+    features:
+      note-draft:
+        decision_timeout: 24h
+        signals:
+          input_drift: {enabled: false}
+        versions:
+          note-3.1: {signals: {acceptance_rate: {p0: 0.62}}}   # explicit baseline
+    lineage:
+      inbasket-reply: {reply-2.1: reply-2.0}   # new version -> the one it replaces
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from monitor.contract import SLUG_PATTERN
+from monitor.detectors.base import DetectorParams
+from monitor.resolver import ResolverConfig
+from monitor.signals import SIGNAL_SPECS
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+
+
+def parse_duration(value: Any) -> Any:
+    """``"90s"``, ``"10m"``, ``"4h"``, ``"7d"`` or a number of seconds → seconds."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 10m, 4h, 7d)")
+        return float(match[1]) * _UNITS[match[2] or "s"]
+    return value
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+SignalBlocks = dict[str, dict[str, Any]]
+
+
+def _check_signal_blocks(blocks: SignalBlocks, where: str) -> None:
+    for name, block in blocks.items():
+        if name not in SIGNAL_SPECS:
+            raise ValueError(f"{where}: unknown signal {name!r} (known: {', '.join(SIGNAL_SPECS)})")
+        if not isinstance(block, dict):
+            raise ValueError(f"{where}.{name}: expected a mapping of parameters")
+        params = {k: v for k, v in block.items() if k != "enabled"}
+        try:
+            SIGNAL_SPECS[name].params_model(**{**SIGNAL_SPECS[name].defaults, **params})
+        except ValidationError as exc:
+            err = exc.errors(include_url=False)[0]
+            loc = ".".join(str(p) for p in err["loc"])
+            raise ValueError(f"{where}.{name}.{loc}: {err['msg']}") from None
+
+
+class VersionConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    signals: SignalBlocks = {}
+
+
+class FeatureConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision_timeout: Duration | None = None
+    signals: SignalBlocks = {}
+    versions: dict[Slug, VersionConfig] = {}
+
+
+class ResolverSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    decision_timeout: Duration = 4 * 3600.0
+    allowed_lateness: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 600.0
+    clock_skew: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 60.0
+    dedup_retention: Duration = 86400.0
+    feedback_retention: Duration = 7 * 86400.0
+
+
+class MonitorConfig(BaseModel):
+    """Everything the monitor core needs; the replay engine and the worker share it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    resolver: ResolverSettings = ResolverSettings()
+    signals: SignalBlocks = {}
+    features: dict[Slug, FeatureConfig] = {}
+    lineage: dict[Slug, dict[Slug, Slug]] = Field(
+        default={}, description="feature -> {new model_version: the version it replaces}"
+    )
+    tick_interval: Duration = Field(60.0, description="Event-time step of clock ticks.")
+    outlier_interval: Duration = Field(3600.0, description="How often site_outlier is assessed.")
+    outlier_half_life: Duration = Field(
+        3 * 86400.0, description="Half-life of the per-site counts that site_outlier compares."
+    )
+
+    @model_validator(mode="after")
+    def _validate_signal_blocks(self) -> MonitorConfig:
+        _check_signal_blocks(self.signals, "signals")
+        for fname, feat in self.features.items():
+            _check_signal_blocks(feat.signals, f"features.{fname}.signals")
+            for vname, ver in feat.versions.items():
+                _check_signal_blocks(ver.signals, f"features.{fname}.versions.{vname}.signals")
+        ResolverConfig(**self.resolver.model_dump())
+        return self
+
+    @cached_property
+    def resolver_config(self) -> ResolverConfig:
+        return ResolverConfig(**self.resolver.model_dump())
+
+    @cached_property
+    def _cache(self) -> dict[tuple[str, str, str], tuple[bool, DetectorParams]]:
+        return {}
+
+    def signal(self, name: str, feature: str, model_version: str) -> tuple[bool, DetectorParams]:
+        """(enabled, detector params) of signal *name* for a feature and version."""
+        cache_key = (name, feature, model_version)
+        hit = self._cache.get(cache_key)
+        if hit is not None:
+            return hit
+        spec = SIGNAL_SPECS[name]
+        merged: dict[str, Any] = {"enabled": True, **spec.defaults}
+        merged.update(self.signals.get(name, {}))
+        feat = self.features.get(feature)
+        if feat is not None:
+            merged.update(feat.signals.get(name, {}))
+            ver = feat.versions.get(model_version)
+            if ver is not None:
+                merged.update(ver.signals.get(name, {}))
+        enabled = bool(merged.pop("enabled"))
+        result = (enabled, spec.params_model(**merged))
+        self._cache[cache_key] = result
+        return result
+
+    def decision_timeout(self, feature: str) -> float:
+        feat = self.features.get(feature)
+        if feat is not None and feat.decision_timeout is not None:
+            return feat.decision_timeout
+        return self.resolver.decision_timeout
+
+    def predecessor(self, feature: str, model_version: str) -> str | None:
+        """The version *model_version* replaces, when configured."""
+        return self.lineage.get(feature, {}).get(model_version)
+
+
+def load_config(path: Path | None) -> MonitorConfig:
+    """Read and validate a YAML config; ``None`` gives the defaults."""
+    if path is None:
+        return MonitorConfig()
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a mapping at the top level")
+    try:
+        return MonitorConfig(**data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            loc = ".".join(str(p) for p in err["loc"])
+            lines.append(f"  {loc}: {err['msg']}" if loc else f"  {err['msg']}")
+        raise ValueError(f"{path}: invalid config\n" + "\n".join(lines)) from None

@@ -1,0 +1,89 @@
+"""Rich tables for replay summaries, alert timelines and truth scoring."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from monitor.baselines import RIVER_SIGNALS, ADWINDefault, PageHinkleyDefault
+from monitor.config import MonitorConfig
+from monitor.records import Alert, to_rfc3339
+from monitor.replay import Replay, ReplayResult, replay_file
+from monitor.scoring import Score, load_truth, score
+
+
+def print_summary(out: Console, engine: Replay, result: ReplayResult) -> None:
+    counters = result.resolver_counters
+    head = Table(title="replay", show_header=False)
+    head.add_row("lines", str(result.lines))
+    head.add_row("valid events", str(result.events))
+    head.add_row("malformed", ", ".join(f"{k}={v}" for k, v in result.malformed.items()) or "0")
+    for name in ("duplicates", "resolved", "expired", "flags", "late_outcomes",
+                 "orphaned_outcomes", "orphaned_feedback", "too_late", "open"):  # fmt: skip
+        head.add_row(name, str(counters.get(name, 0)))
+    head.add_row("alerts (firing)", str(sum(a.state == "firing" for a in result.alerts)))
+    out.print(head)
+    table = Table(title="series (feature | model_version | site)")
+    for col in ("series", "shown", "accept", "respond", "burden", "flag", "firing now"):
+        table.add_column(col, justify="right" if col != "series" else "left")
+    for key, state in sorted(engine.assessor.series.items()):
+        r = state.rates()
+        table.add_row(
+            key,
+            str(state.counts[0]),
+            _pct(r["acceptance_rate"]),
+            _pct(r["response_rate"]),
+            _num(r["correction_burden"]),
+            _pct(r["flag_rate"]),
+            ", ".join(slot for slot, _ in state.firing()),
+        )
+    out.print(table)
+
+
+def print_timeline(out: Console, alerts: list[Alert], title: str = "alert timeline") -> None:
+    table = Table(title=title)
+    for col in ("at", "state", "signal", "series", "value", "threshold", "detector"):
+        table.add_column(col)
+    for a in alerts:
+        series = f"{a.feature}|{a.model_version}|{a.site}" + (f" [{a.input}]" if a.input else "")
+        table.add_row(to_rfc3339(a.at), a.state, a.signal, series, f"{a.value:.4g}",
+                      f"{a.threshold:.4g}", a.detector)  # fmt: skip
+    out.print(table)
+
+
+def print_score(
+    out: Console, events: Path, config: MonitorConfig, result: ReplayResult, truth_path: Path
+) -> dict[str, Score]:
+    """Score Vitals and the river yardsticks (ADWIN, PageHinkley at defaults) on one stream."""
+    truth = load_truth(truth_path)
+    scores = {"vitals": score(result.alerts, truth)}
+    for name, cls in (("river ADWIN", ADWINDefault), ("river PageHinkley", PageHinkleyDefault)):
+        _, res = replay_file(events, config, override=(cls, frozenset(RIVER_SIGNALS)))
+        scores[name] = score(res.alerts, truth)
+    table = Table(title=f"detection against {truth_path.name} ({truth.get('scenario', '')})")
+    table.add_column("degradation")
+    for name in scores:
+        table.add_column(f"{name} delay", justify="right")
+    ids = [d.id for d in scores["vitals"].detections]
+    for i, did in enumerate(ids):
+        table.add_row(did, *(_delay(s.detections[i].delay) for s in scores.values()))
+    table.add_row("missed", *(str(s.missed) for s in scores.values()))
+    table.add_row("false alarms", *(str(len(s.false_alarms)) for s in scores.values()))
+    out.print(table)
+    return scores
+
+
+def _delay(seconds: float | None) -> str:
+    if seconds is None:
+        return "missed"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _num(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"

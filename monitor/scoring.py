@@ -1,0 +1,82 @@
+"""Score an alert log against a scenario's ground truth (``truth.json``).
+
+An alert *detects* an injected degradation when it fires on one of the
+degradation's acceptable signals, on a series that covers it (same feature;
+the same model version and site, or ``*``), between the degradation's start
+and its end plus a grace period. Its delay is the first such firing minus the
+start. Every other firing is a false alarm.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from monitor.records import ALL, Alert
+
+GRACE = 86400.0
+
+
+@dataclass
+class Detection:
+    id: str
+    signals: list[str]
+    where: str
+    start: float
+    delay: float | None  # seconds; None = missed
+    by: str | None
+
+
+@dataclass
+class Score:
+    detections: list[Detection]
+    false_alarms: list[Alert]
+
+    @property
+    def missed(self) -> int:
+        return sum(d.delay is None for d in self.detections)
+
+
+def _ts(text: str | None) -> float:
+    return math.inf if text is None else datetime.fromisoformat(text).timestamp()
+
+
+def load_truth(path: Path) -> dict[str, Any]:
+    return json.loads(Path(path).read_text())
+
+
+def _covers(d: dict[str, Any], a: Alert) -> bool:
+    if a.signal not in d["signals"] or a.feature != d["feature"]:
+        return False
+    if d.get("input") and a.input not in (None, d["input"]):
+        return False
+    for field in ("model_version", "site"):
+        want, got = d[field], getattr(a, field)
+        if want != ALL and got not in (want, ALL):
+            return False
+    return True
+
+
+def score(alerts: list[Alert], truth: dict[str, Any], grace: float = GRACE) -> Score:
+    firing = [a for a in alerts if a.state == "firing"]
+    matched: set[int] = set()
+    detections = []
+    for d in truth.get("degradations", []):
+        start, end = _ts(d["start"]), _ts(d.get("end")) + grace
+        hits = [(i, a) for i, a in enumerate(firing) if start <= a.at <= end and _covers(d, a)]
+        matched.update(i for i, _ in hits)
+        first = min(hits, key=lambda h: h[1].at)[1] if hits else None
+        where = f"{d['feature']}|{d['model_version']}|{d['site']}"
+        detections.append(
+            Detection(
+                d["id"], d["signals"], where, start,
+                None if first is None else first.at - start,
+                None if first is None else f"{first.signal}@{first.model_version}|{first.site}",
+            )
+        )  # fmt: skip
+    false = [a for i, a in enumerate(firing) if i not in matched]
+    return Score(detections, false)

@@ -1,0 +1,304 @@
+"""Per-series online state: counts, rolling rates, burden, decision time, detectors.
+
+One :class:`SeriesState` per :class:`~monitor.records.SeriesKey`. It is fed the
+resolutions and flags that roll up to its key, keeps cumulative counts and the
+detectors of the signals that run in its role (see :mod:`monitor.signals`), and
+returns an :class:`~monitor.records.Alert` whenever a detector starts or stops
+firing. State serializes to a compact JSON-native dict and restores exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from monitor.detectors.base import Detector
+from monitor.detectors.distribution import CategoricalDrift
+from monitor.detectors.silence import SilenceDetector
+from monitor.records import ACCEPTED, DECIDED, Alert, Flag, Resolution, SeriesKey
+from monitor.signals import SIGNAL_SPECS, TIMED, role
+
+# Index of each count in SeriesState.counts.
+COUNTS = (
+    "shown",
+    "accepted",
+    "edited",
+    "rejected",
+    "dismissed",
+    "expired",
+    "flagged",
+    "flags",
+    "burden_n",
+    "decision_n",
+)
+_IDX = {name: i for i, name in enumerate(COUNTS)}
+_STATUS_IDX = {s: _IDX[s] for s in ("accepted", "edited", "rejected", "dismissed", "expired")}
+
+DetectorFactory = Callable[[str, SeriesKey, str | None, Any], Detector | None]
+"""(signal, key, input name, first value) -> a new detector, or None when disabled."""
+
+
+class SeriesState:
+    """Online state of one series.
+
+    Parameters
+    ----------
+    key
+        The series.
+    factory
+        Builds a detector for a signal (the :class:`~monitor.assess.Assessor`
+        passes one that applies config and inherited baselines).
+    """
+
+    __slots__ = (
+        "burden_sum",
+        "counts",
+        "decision_log_sum",
+        "detectors",
+        "key",
+        "last_at",
+        "next_outlier",
+        "role",
+        "sites",
+    )
+
+    def __init__(self, key: SeriesKey) -> None:
+        self.key = key
+        self.role = role(key)
+        self.counts = [0] * len(COUNTS)
+        self.burden_sum = 0.0
+        self.decision_log_sum = 0.0
+        self.last_at = -math.inf
+        self.detectors: dict[str, Detector | None] = {}
+        self.sites: dict[str, list[float]] = {}
+        """Feature role only: site -> [accepted, decided], exponentially decayed."""
+        self.next_outlier = -math.inf
+
+    # -- updates ----------------------------------------------------------------------------
+
+    def observe(self, res: Resolution, factory: DetectorFactory) -> list[Alert]:
+        """Apply one resolution; return the alerts it raised or resolved."""
+        c = self.counts
+        c[0] += 1
+        c[_STATUS_IDX[res.status]] += 1
+        if res.at > self.last_at:
+            self.last_at = res.at
+        alerts: list[Alert] = []
+        at = res.at
+        decided = res.status in DECIDED
+        self._feed("response_rate", decided, at, factory, alerts)
+        if decided:
+            ok = res.status in ACCEPTED
+            self._feed("acceptance_rate", ok, at, factory, alerts)
+            if self.role == "feature":
+                site = self.sites.get(res.site)
+                if site is None:
+                    site = self.sites[res.site] = [0.0, 0.0]
+                site[0] += ok
+                site[1] += 1.0
+        if self.role == "site":
+            self._feed("no_data", 1, at, factory, alerts)
+        if res.burden is not None:
+            c[8] += 1
+            self.burden_sum += res.burden
+            self._feed("correction_burden", res.burden, at, factory, alerts)
+        if res.decision_seconds is not None:
+            c[9] += 1
+            self.decision_log_sum += math.log(max(res.decision_seconds, 1e-3))
+            self._feed("decision_time", res.decision_seconds, at, factory, alerts)
+        if res.score is not None:
+            self._feed("score_drift", res.score, at, factory, alerts)
+        if res.inputs:
+            for name, value in res.inputs.items():
+                self._feed("input_drift", value, at, factory, alerts, name)
+        # Flag rate as a Bernoulli stream per shown suggestion: a 0 now, a 1 on its first flag.
+        self._feed("flag_rate", False, at, factory, alerts)
+        return alerts
+
+    def observe_flag(self, flag: Flag, factory: DetectorFactory) -> list[Alert]:
+        """Apply one flag; only the first flag of a suggestion counts toward the flag rate."""
+        self.counts[7] += 1
+        alerts: list[Alert] = []
+        if flag.first:
+            self.counts[6] += 1
+            self._feed("flag_rate", True, flag.at, factory, alerts)
+        return alerts
+
+    def tick(
+        self, at: float, factory: DetectorFactory, outlier_interval: float, half_life: float
+    ) -> list[Alert]:
+        """Clock tick at event time *at*: time-driven signals (no_data, site_outlier)."""
+        alerts: list[Alert] = []
+        if self.role == "site":
+            self._feed("no_data", 0, at, factory, alerts)
+        elif self.role == "feature" and at >= self.next_outlier and self.sites:
+            if self.next_outlier == -math.inf:
+                self.next_outlier = at
+            self.next_outlier += outlier_interval
+            alerts.extend(self._assess_sites(at, factory, outlier_interval, half_life))
+        return alerts
+
+    def _assess_sites(
+        self, at: float, factory: DetectorFactory, interval: float, half_life: float
+    ) -> list[Alert]:
+        slot = "site_outlier"
+        if slot not in self.detectors:
+            self.detectors[slot] = factory(slot, self.key, None, None)
+        det = self.detectors[slot]
+        alerts: list[Alert] = []
+        if det is not None:
+            counts = {s: (v[0], v[1]) for s, v in self.sites.items()}
+            if det.update(counts):
+                f = self.key.feature
+                for site, state, _z in det.changes:  # type: ignore[attr-defined]
+                    x, n = counts[site]
+                    alerts.append(
+                        Alert(
+                            at,
+                            state,
+                            slot,
+                            f,
+                            "*",
+                            site,
+                            round(x / n, 6),
+                            round(det.value, 6),
+                            det.name,
+                        )
+                    )
+        decay = 0.5 ** (interval / half_life)
+        for v in self.sites.values():
+            v[0] *= decay
+            v[1] *= decay
+        return alerts
+
+    def _feed(
+        self,
+        name: str,
+        x: Any,
+        at: float,
+        factory: DetectorFactory,
+        alerts: list[Alert],
+        input_name: str | None = None,
+    ) -> None:
+        slot = name if input_name is None else f"{name}:{input_name}"
+        dets = self.detectors
+        if slot in dets:
+            det = dets[slot]
+        else:
+            det = dets[slot] = factory(name, self.key, input_name, x)
+        if det is None:
+            return
+        kind = type(det)
+        if kind is SilenceDetector:  # update(time, count): x is the event count (0 = tick)
+            changed = det.update(at, x)
+        else:
+            changed = det.update(x, at) if kind in TIMED else det.update(x)
+        if changed:
+            alerts.append(self.alert(name, det, at, input_name))
+
+    def alert(self, signal: str, det: Detector, at: float, input_name: str | None) -> Alert:
+        value, threshold = alert_figures(signal, det)
+        f, v, s = self.key
+        return Alert(
+            at,
+            "firing" if det.firing else "resolved",
+            signal,
+            f,
+            v,
+            s,
+            value,
+            threshold,
+            det.name,
+            input_name,
+        )
+
+    # -- read-outs --------------------------------------------------------------------------
+
+    def count(self, name: str) -> int:
+        return self.counts[_IDX[name]]
+
+    def rates(self) -> dict[str, float | None]:
+        """Cumulative rates as DESIGN.md defines them (None when undefined)."""
+        c = self.counts
+        shown = c[0]
+        decided = c[1] + c[2] + c[3] + c[4]
+        return {
+            "acceptance_rate": (c[1] + c[2]) / decided if decided else None,
+            "response_rate": decided / shown if shown else None,
+            "flag_rate": c[6] / shown if shown else None,
+            "correction_burden": self.burden_sum / c[8] if c[8] else None,
+            "decision_time": math.exp(self.decision_log_sum / c[9]) if c[9] else None,
+        }
+
+    def firing(self) -> list[tuple[str, Detector]]:
+        return [(slot, d) for slot, d in self.detectors.items() if d is not None and d.firing]
+
+    # -- state ------------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "k": list(self.key),
+            "c": self.counts,
+            "b": self.burden_sum,
+            "d": self.decision_log_sum,
+            "t": self.last_at if math.isfinite(self.last_at) else None,
+            "s": self.sites,
+            "o": self.next_outlier if math.isfinite(self.next_outlier) else None,
+            "x": {
+                slot: (None if det is None else [type(det).__name__, det.to_state()])
+                for slot, det in self.detectors.items()
+            },
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SeriesState:
+        obj = cls(SeriesKey(*state["k"]))
+        obj.counts = list(state["c"])
+        obj.burden_sum = state["b"]
+        obj.decision_log_sum = state["d"]
+        obj.last_at = -math.inf if state["t"] is None else state["t"]
+        obj.sites = {k: list(v) for k, v in state["s"].items()}
+        obj.next_outlier = -math.inf if state["o"] is None else state["o"]
+        obj.detectors = {
+            slot: (None if item is None else DETECTOR_CLASSES[item[0]].from_state(item[1]))
+            for slot, item in state["x"].items()
+        }
+        return obj
+
+
+DETECTOR_CLASSES: dict[str, type[Detector]] = {
+    spec.detector.__name__: spec.detector for spec in SIGNAL_SPECS.values()
+}
+DETECTOR_CLASSES[CategoricalDrift.__name__] = CategoricalDrift
+
+
+def alert_figures(signal: str, det: Detector) -> tuple[float, float]:
+    """(value, threshold) for the alert log, in the signal's own units where possible.
+
+    Rates and means report the recent level against the reference shifted by
+    the minimum effect (the level of concern); distribution and outlier
+    detectors report their statistic against its threshold.
+    """
+    ref = getattr(det, "reference", None)
+    params = det.params
+    min_effect = getattr(params, "min_effect", None)
+    direction = getattr(params, "direction", None)
+    if ref is not None and min_effect is not None and direction in ("up", "down"):
+        sign = 1.0 if direction == "up" else -1.0
+        if getattr(params, "relative", False):
+            bound = ref * (1 + sign * min_effect)
+        elif getattr(params, "unit", "abs") == "sd":
+            bound = ref + sign * min_effect * getattr(det, "sigma", 0.0)
+        else:
+            bound = ref + sign * min_effect
+        if getattr(params, "transform", "none") == "log":
+            bound = math.exp(bound)
+        elif getattr(params, "transform", "none") == "log1p":
+            bound = math.expm1(bound)
+        return _finite(det.value), _finite(bound)
+    return _finite(det.statistic), _finite(det.threshold)
+
+
+def _finite(x: float) -> float:
+    return round(x, 6) if math.isfinite(x) else 0.0

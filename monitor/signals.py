@@ -1,0 +1,121 @@
+"""The signal catalogue: which detector watches each signal, with what defaults, where.
+
+Series roles follow the rollups of :meth:`monitor.records.SeriesKey.rollups`:
+``exact`` (feature, version, site), ``version`` (feature, version, *),
+``site`` (feature, *, site) and ``feature`` (feature, *, *). A signal runs only
+in the roles where it means something: score and input drift are properties
+of a model version; a silent site is a (feature, site) matter; site outliers
+need the feature-wide view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from monitor.detectors.base import Detector, DetectorParams
+from monitor.detectors.bernoulli import BernoulliCUSUM
+from monitor.detectors.distribution import CategoricalDrift, HistogramDrift
+from monitor.detectors.funnel import FunnelOutlier
+from monitor.detectors.numeric import MeanShiftCUSUM
+from monitor.detectors.silence import SilenceDetector
+from monitor.records import ALL, SeriesKey
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    name: str
+    detector: type[Detector]
+    defaults: dict[str, Any] = field(default_factory=dict)
+    roles: frozenset[str] = frozenset({"exact", "version", "site", "feature"})
+
+    def detector_for(self, x: Any) -> type[Detector]:
+        """Input drift: a histogram for numeric inputs, frequencies for categorical codes."""
+        if self.name == "input_drift" and isinstance(x, str):
+            return CategoricalDrift
+        return self.detector
+
+    @property
+    def params_model(self) -> type[DetectorParams]:
+        return self.detector.params_model
+
+
+def role(key: SeriesKey) -> str:
+    if key.model_version == ALL:
+        return "feature" if key.site == ALL else "site"
+    return "version" if key.site == ALL else "exact"
+
+
+_WARMUP = 3 * 86400.0
+"""Rate baselines span several days: diurnal and weekday mixes, and expiries and late
+feedback, which trail their suggestions by hours, must be in the reference."""
+_EVERYWHERE = frozenset({"exact", "version", "site", "feature"})
+_PER_VERSION = frozenset({"exact", "version"})
+
+SIGNAL_SPECS: dict[str, SignalSpec] = {
+    s.name: s
+    for s in (
+        SignalSpec(
+            "acceptance_rate",
+            BernoulliCUSUM,
+            {"direction": "down", "min_effect": 0.03, "warmup_seconds": _WARMUP},
+            _EVERYWHERE,
+        ),
+        SignalSpec(
+            "response_rate",
+            BernoulliCUSUM,
+            # Expiries land decision_timeout after their suggestion (the day's peak
+            # expires into the quiet evening): a long window keeps that mix shift quiet.
+            {
+                "direction": "down",
+                "min_effect": 0.05,
+                "recent_window": 3000,
+                "warmup_seconds": _WARMUP,
+                # Flags come in clusters (one bad draft, several clinicians): a fixed
+                # allowance, since batch variance of a 0.3% rate is too noisy to learn.
+                "phi": 3.0,
+            },
+            _EVERYWHERE,
+        ),
+        SignalSpec(
+            "flag_rate",
+            BernoulliCUSUM,
+            {
+                "direction": "up",
+                "relative": True,
+                "min_effect": 0.9,
+                "warmup": 10000,
+                "recent_window": 3000,
+                "warmup_seconds": _WARMUP,
+                # Flags come in clusters (one bad draft, several clinicians): a fixed
+                # allowance, since batch variance of a 0.3% rate is too noisy to learn.
+                "phi": 3.0,
+            },
+            frozenset({"exact", "version", "feature"}),
+        ),
+        SignalSpec(
+            "correction_burden",
+            MeanShiftCUSUM,
+            {"direction": "up", "unit": "abs", "min_effect": 0.03},
+            frozenset({"exact", "version", "feature"}),
+        ),
+        SignalSpec(
+            "decision_time",
+            MeanShiftCUSUM,
+            {"direction": "up", "transform": "log", "unit": "abs", "min_effect": 0.25},
+            _PER_VERSION,
+        ),
+        SignalSpec("score_drift", HistogramDrift, {"bounds": (0.0, 1.0)}, _PER_VERSION),
+        SignalSpec("input_drift", HistogramDrift, {"bounds": None}, _PER_VERSION),
+        SignalSpec(
+            "site_outlier",
+            FunnelOutlier,
+            {"direction": "down", "min_n": 300},
+            frozenset({"feature"}),
+        ),
+        SignalSpec("no_data", SilenceDetector, {}, frozenset({"site"})),
+    )
+}
+
+TIMED: frozenset[type[Detector]] = frozenset({BernoulliCUSUM, HistogramDrift, CategoricalDrift})
+"""Detectors whose ``update`` takes the event time as its second argument."""
