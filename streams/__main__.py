@@ -1,0 +1,22 @@
+"""``python -m streams worker --config FILE``: run a Vitals streaming worker."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from streams.app import run_worker
+from streams.settings import WorkerSettings
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m streams")
+    sub = parser.add_subparsers(dest="command", required=True)
+    worker = sub.add_parser("worker", help="run a worker until SIGINT/SIGTERM")
+    worker.add_argument("--config", type=Path, help="worker settings (YAML/JSON)")
+    args = parser.parse_args(argv)
+    run_worker(WorkerSettings.load(args.config))
+
+
+if __name__ == "__main__":
+    main()

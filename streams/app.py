@@ -1,0 +1,520 @@
+"""The Vitals streaming worker: the monitor core inside a Faust app on Kafka.
+
+Read top to bottom: topics and tables (declared once, all raw bytes), stage 1
+``resolve``, stage 2 ``assess``, the checkpoint, the timers, the web pages.
+
+Pipeline
+--------
+``ehr.ai.events`` (key suggestion_id, JSON event v1)
+  → **resolve**: ``parse_event``; invalid → dead-letter topic (original bytes and
+    headers + ``vitals-reason``/``vitals-detail``/``vitals-source-*``); valid →
+    the partition's :class:`~monitor.resolver.Resolver`; each Resolution/Flag
+    → ``<app_id>-assess`` once per ``item.key.rollups()`` key (4 messages),
+    with headers ``vitals-src`` (input partition) and ``vitals-seq`` (per
+    source message counter); a ``Tick`` of the watermark is broadcast to every
+    assess partition when it advanced by ``tick_interval`` event seconds, and
+    on a wall-clock timer.
+  → **assess**: one Assessor per assess partition; ``process(item, key)``; for
+    ticks, ``advance(min watermark over sources)``. Alerts are logged as JSON
+    (alert-log fields only: no identifiers, no PHI) and counted.
+
+State and checkpoints (why it is done this way)
+-----------------------------------------------
+The core keeps its state in plain dicts per partition (fast; the resolver
+touches several entries per event). Writing each change to a Faust table as it
+happens would send several changelog records per event, and Faust's
+at-least-once commit is independent of the changelog: after a crash the
+changelog can be *ahead* of the committed offset, and replaying those events
+on top of it double-applies them. So instead:
+
+1. Agents iterate ``stream.noack()``: an event is **not** acknowledged when
+   processed, so Faust can never commit its offset yet.
+2. Every ``checkpoint_interval`` seconds (or ``checkpoint_events`` events) the
+   checkpoint swaps out the list of processed events and, in the same
+   synchronous step, serializes the entries changed since the last checkpoint
+   (:class:`~streams.state.DirtyDict`) into the tables' changelogs
+   (``value_type=bytes``, compacted, one record per changed key, key prefixed
+   by the partition), then ``await producer.flush()`` (changelog, stage-2
+   messages and dead letters all durable), and only then acks the events.
+   Faust commits acked offsets (and flushes again before committing).
+3. Hence the committed offset never passes the checkpointed state. After a
+   crash, the tables hold the state as of the last completed checkpoint;
+   events after it were never acked, hence never committed, so they are
+   re-delivered and re-applied to exactly the state they were first applied
+   to. The checkpoint also records the last input offset it covers, and
+   input messages at or before it are skipped, so a crash between checkpoint
+   and offset commit does not re-apply events either (the resolver would
+   drop them by event_id, but count them as duplicates). The resolver counters therefore come
+   out the same as without the crash (tested with SIGKILL).
+4. Re-processing re-emits the same stage-2 messages with the same
+   ``vitals-seq`` (the sequence counter is checkpointed with the resolver).
+   Stage 2 keeps the last applied sequence per source partition in its own
+   checkpoint and drops ``seq <= last``: a resolution is applied once.
+   Ticks are idempotent (max).
+5. On partition assignment the Faust table recovery runs first (Faust delivers
+   no events of a partition before it); the in-memory state of a partition is
+   rebuilt from the table entries with its prefix on its first use. On revoke,
+   Faust waits for every processed event to be acked (``stream_wait_empty``),
+   i.e. for the next checkpoint, commits, and then the partition's state is
+   dropped (and its series disappear from /metrics).
+
+Alerts are not de-duplicated: after a crash an alert raised between the last
+checkpoint and the crash can be logged again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from monitor.codec import Tick, decode, encode
+from monitor.config import MonitorConfig, load_config
+from monitor.contract import InvalidEvent, parse_event
+from monitor.records import SeriesKey
+from monitor.resolver import ResolverConfig
+from streams.metrics import PipelineCollector
+from streams.settings import WorkerSettings
+from streams.state import AssessPart, Baselines, ResolvePart, split_key
+
+log = logging.getLogger("vitals.worker")
+alert_log = logging.getLogger("vitals.alerts")
+
+RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+
+
+def _headers(message: Any) -> list[tuple[str, bytes]]:
+    h = message.headers or []
+    items = h.items() if isinstance(h, dict) else h
+    return [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in items]
+
+
+def _header(message: Any, name: str) -> bytes | None:
+    for k, v in _headers(message):
+        if k == name:
+            return v
+    return None
+
+
+def _assessor_factory(config: MonitorConfig) -> Callable[..., Any] | None:
+    try:
+        from monitor.assess import Assessor
+    except ImportError as exc:  # the lead's module is not there yet
+        log.warning("stage 2 disabled: monitor.assess unavailable (%s)", exc)
+        return None
+    return lambda baselines: Assessor(config, baselines=baselines)
+
+
+def input_partition_count(settings: WorkerSettings) -> int:
+    """Partitions of the input topic (asked from the broker unless configured)."""
+    if settings.input_partitions:
+        return settings.input_partitions
+    from kafka import KafkaConsumer
+
+    consumer = KafkaConsumer(**settings.kafka.kafka_python_kwargs())
+    try:
+        for _ in range(30):
+            parts = consumer.partitions_for_topic(settings.kafka.input_topic)
+            if parts:
+                return len(parts)
+            time.sleep(1)
+    finally:
+        consumer.close()
+    raise SystemExit(f"input topic {settings.kafka.input_topic!r} does not exist")
+
+
+class Worker:
+    """The state, the two stages and the checkpoint of one worker process."""
+
+    def __init__(
+        self,
+        app: faust.App,
+        settings: WorkerSettings,
+        input_partitions: int,
+        make_assessor: Callable[[], Any] | None,
+        resolver_config: ResolverConfig,
+    ):
+        self.app = app
+        self.settings = settings
+        self.input_partitions = input_partitions
+        self.make_assessor = make_assessor
+        self.resolver_config = resolver_config
+        k = settings.kafka
+        # -- topics and tables: declared once, everything raw bytes -----------
+        self.input_topic = app.topic(k.input_topic, **RAW)
+        self.dead_letters = app.topic(k.dead_letter_topic, **RAW)
+        self.assess_topic = app.topic(
+            settings.assess_topic or f"{settings.app_id}-assess",
+            partitions=settings.assess_partitions,
+            replicas=settings.replication_factor,
+            internal=True,
+            **RAW,
+        )
+        table = {"key_type": bytes, "value_type": bytes}  # bytes → raw serializer
+        self.resolve_table = app.Table("resolve-state", partitions=input_partitions, **table)
+        self.assess_table = app.Table(
+            "assess-state", partitions=settings.assess_partitions, **table
+        )
+        self.baselines_table = app.GlobalTable("baselines", partitions=1, **table)
+        self.baselines = Baselines(self.baselines_table.data)
+        # -- in-memory state, per partition ------------------------------------
+        self.resolve_parts: dict[int, ResolvePart] = {}
+        self.assess_parts: dict[int, AssessPart] = {}
+        self.pending: list[Any] = []  # processed, not yet acked events
+        self.lock = asyncio.Lock()
+        # -- pipeline health (for /metrics) ------------------------------------
+        self.events: Counter[str] = Counter()  # per stage
+        self.dead: Counter[str] = Counter()  # per reason
+        self.alerts: Counter[tuple[str, str]] = Counter()  # (signal, state)
+        self.dropped_duplicates = 0
+        self.redelivered = 0
+        self.rebalances = 0
+        self.restore_seconds: dict[str, float] = {"resolve": 0.0, "assess": 0.0}
+        self.checkpoints = 0
+        self.checkpoint_seconds = 0.0
+        self.checkpoint_records = 0
+        self.started = time.time()
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(PipelineCollector(self))
+        self._register_monitor_collector()
+
+    def _register_monitor_collector(self) -> None:
+        try:
+            from monitor.collector import MonitorCollector
+        except ImportError:
+            return
+        self.registry.register(
+            MonitorCollector(lambda: [p.assessor for p in self.assess_parts.values()])
+        )
+
+    # -- stage 1: resolve --------------------------------------------------------
+
+    async def on_input(self, event: Any) -> None:
+        msg = event.message
+        self.pending.append(event)
+        self.events["resolve"] += 1
+        part = self.resolve_parts.get(msg.partition) or self._restore_resolve(msg.partition)
+        if msg.offset <= part.applied:
+            self.redelivered += 1
+            return
+        part.offset = msg.offset
+        part.changed = True
+        try:
+            ev = parse_event(msg.value if msg.value is not None else b"")
+        except InvalidEvent as exc:
+            await self.dead_letter(msg, exc.reason, str(exc))
+            return
+        except Exception as exc:  # never crash on input
+            await self.dead_letter(msg, "undecodable", type(exc).__name__)
+            return
+        part.changed = True
+        await self.emit(part, part.resolver.process(ev))
+
+    async def emit(self, part: ResolvePart, items: list[Any]) -> None:
+        src = str(part.partition).encode()
+        send = self.assess_topic.send
+        for item in items:
+            value = encode(item)
+            for key in item.key.rollups():
+                part.seq += 1
+                await send(
+                    key=str(key).encode(),
+                    value=value,
+                    headers=[("vitals-src", src), ("vitals-seq", str(part.seq).encode())],
+                )
+        wm = part.resolver.watermark
+        if math.isfinite(wm) and wm >= part.last_tick + self.settings.tick_interval:
+            await self.tick(part)
+
+    async def tick(self, part: ResolvePart) -> None:
+        wm = part.resolver.watermark
+        if not math.isfinite(wm):
+            return
+        part.last_tick = wm
+        value = encode(Tick(part.partition, wm))
+        for p in range(self.settings.assess_partitions):
+            await self.assess_topic.send(key=None, value=value, partition=p)
+
+    async def dead_letter(self, msg: Any, reason: str, detail: str) -> None:
+        self.dead[reason] += 1
+        headers = [h for h in _headers(msg) if not h[0].startswith("vitals-")]
+        headers += [
+            ("vitals-reason", reason.encode()),
+            ("vitals-detail", detail[:200].encode("utf-8", "replace")),
+            ("vitals-source-topic", msg.topic.encode()),
+            ("vitals-source-partition", str(msg.partition).encode()),
+            ("vitals-source-offset", str(msg.offset).encode()),
+        ]
+        await self.dead_letters.send(key=msg.key, value=msg.value, headers=headers)
+
+    def _restore_resolve(self, p: int) -> ResolvePart:
+        t0 = time.perf_counter()
+        entries = self._entries(self.resolve_table, p)
+        part = self.resolve_parts[p] = ResolvePart(p, self.resolver_config, entries)
+        self.restore_seconds["resolve"] = time.perf_counter() - t0
+        log.info(
+            "resolve partition %d restored: %d entries, seq %d, watermark %s",
+            p,
+            len(entries),
+            part.seq,
+            part.resolver.watermark,
+        )
+        return part
+
+    # -- stage 2: assess ----------------------------------------------------------
+
+    def on_assess(self, event: Any) -> None:
+        msg = event.message
+        self.pending.append(event)
+        self.events["assess"] += 1
+        if self.make_assessor is None:
+            return
+        part = self.assess_parts.get(msg.partition) or self._restore_assess(msg.partition)
+        part.offset = msg.offset
+        try:
+            record = decode(msg.value)
+        except Exception as exc:  # written by stage 1 only; log and skip
+            log.error(
+                "assess: undecodable record at %s[%d]@%d: %s",
+                msg.topic,
+                msg.partition,
+                msg.offset,
+                type(exc).__name__,
+            )
+            return
+        part.changed = True
+        if isinstance(record, Tick):
+            if record.watermark > part.ticks.get(record.source, -math.inf):
+                part.ticks[record.source] = record.watermark
+            wm = part.watermark
+            # (Assessor.advance before any item loops forever: its tick clock
+            # starts at the first queued item. Wait for one.)
+            if wm > part.advanced and part.has_items:
+                part.advanced = wm
+                self.on_alerts(part.assessor.advance(wm))
+            return
+        src, seq = _header(msg, "vitals-src"), _header(msg, "vitals-seq")
+        if src is not None and seq is not None:
+            s, n = int(src), int(seq)
+            if n <= part.last_seq.get(s, 0):
+                self.dropped_duplicates += 1
+                return
+            part.last_seq[s] = n
+        part.has_items = True
+        key = SeriesKey.parse(msg.key.decode())
+        self.on_alerts(part.assessor.process(record, key))
+
+    def on_alerts(self, alerts: list[Any]) -> None:
+        for alert in alerts:
+            self.alerts[(alert.signal, alert.state)] += 1
+            alert_log.warning("alert %s", json.dumps(alert.to_log(), sort_keys=True))
+
+    def _restore_assess(self, p: int) -> AssessPart:
+        t0 = time.perf_counter()
+        entries = self._entries(self.assess_table, p)
+        part = self.assess_parts[p] = AssessPart(
+            p, lambda: self.make_assessor(self.baselines), entries
+        )
+        self.restore_seconds["assess"] = time.perf_counter() - t0
+        log.info(
+            "assess partition %d restored: %d entries, watermark %s", p, len(entries), part.advanced
+        )
+        return part
+
+    @staticmethod
+    def _entries(table: Any, p: int) -> list[tuple[str, str, bytes]]:
+        prefix = f"{p}/".encode()
+        out = []
+        for raw_key, value in list(table.data.items()):
+            if value is None or not bytes(raw_key).startswith(prefix):
+                continue
+            _, kind, key = split_key(raw_key)
+            out.append((kind, key, value))
+        return out
+
+    # -- checkpoint ------------------------------------------------------------
+
+    async def checkpoint(self) -> None:
+        """State changed since the last checkpoint → changelogs; flush; then ack."""
+        async with self.lock:
+            t0 = time.perf_counter()
+            # Under the lock (agents take it per event): the events to ack and
+            # exactly the state they produced.
+            events, self.pending = self.pending, []
+            writes = 0
+            for table, parts in (
+                (self.resolve_table, self.resolve_parts),
+                (self.assess_table, self.assess_parts),
+            ):
+                for p, part in parts.items():
+                    for key, value in part.checkpoint().items():
+                        await table.changelog_topic.send(key=key, value=value, partition=p)
+                        if value is None:
+                            table.data.pop(key, None)
+                        else:
+                            table.data[key] = value
+                        writes += 1
+            for key, value in self.baselines.checkpoint().items():
+                await self.baselines_table.changelog_topic.send(key=key, value=value, partition=0)
+                if value is None:
+                    self.baselines_table.data.pop(key, None)
+                else:
+                    self.baselines_table.data[key] = value
+                writes += 1
+            if not events and not writes:
+                return
+            await self.app.producer.flush()
+            for event in events:
+                event.ack()
+            await self.app.consumer.commit()
+            self.checkpoints += 1
+            self.checkpoint_records += writes
+            self.checkpoint_seconds = time.perf_counter() - t0
+
+    async def maybe_checkpoint(self) -> None:
+        if len(self.pending) >= self.settings.checkpoint_events and not self.lock.locked():
+            await self.checkpoint()
+
+    # -- rebalance ------------------------------------------------------------------
+
+    def on_revoked(self, revoked: set[Any]) -> None:
+        topics = {
+            self.input_topic.get_topic_name(): self.resolve_parts,
+            self.assess_topic.get_topic_name(): self.assess_parts,
+        }
+        for tp in revoked:
+            parts = topics.get(tp.topic)
+            if parts is None:
+                continue
+            part = parts.pop(tp.partition, None)
+            if isinstance(part, AssessPart):
+                part.assessor.drop(list(part.assessor.keys()))
+
+    def ensure_assigned(self) -> None:
+        """Build the state of every assigned, recovered partition (for /metrics)."""
+        if not self.ready():
+            return
+        in_name = self.input_topic.get_topic_name()
+        as_name = self.assess_topic.get_topic_name()
+        for tp in self.app.consumer.assignment():
+            if tp.topic == in_name and tp.partition not in self.resolve_parts:
+                self._restore_resolve(tp.partition)
+            elif (
+                tp.topic == as_name
+                and self.make_assessor is not None
+                and tp.partition not in self.assess_parts
+            ):
+                self._restore_assess(tp.partition)
+
+    def ready(self) -> bool:
+        app = self.app
+        try:
+            assigned = bool(app.consumer.assignment())
+        except Exception:
+            return False
+        recovery = app.tables.recovery
+        return (
+            assigned
+            and not app.rebalancing
+            and recovery.completed.is_set()
+            and not recovery.in_recovery
+        )
+
+
+def create_app(
+    settings: WorkerSettings,
+    *,
+    input_partitions: int | None = None,
+    make_assessor: Callable[[], Any] | None = None,
+) -> faust.App:
+    """The Faust app of a worker; ``app.vitals`` is its :class:`Worker`."""
+    config = load_config(settings.monitor_config)
+    resolver_config = ResolverConfig(**config.resolver.model_dump())
+    if make_assessor is None:
+        make_assessor = _assessor_factory(config)
+    n_input = input_partitions or input_partition_count(settings)
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{h}" for h in settings.kafka.servers],
+        broker_credentials=settings.broker_credentials(),
+        store="memory://",
+        datadir=str(settings.data_dir),
+        topic_partitions=settings.assess_partitions,
+        topic_replication_factor=settings.replication_factor,
+        topic_disable_leader=True,
+        consumer_auto_offset_reset="earliest",
+        producer_acks=-1,
+        stream_wait_empty=True,
+        web_enabled=True,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_in_thread=False,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
+        autodiscover=False,
+    )
+    w = Worker(app, settings, n_input, make_assessor, resolver_config)
+    app.vitals = w  # type: ignore[attr-defined]
+
+    @app.agent(w.input_topic, name="resolve")
+    async def resolve(stream: Any) -> None:
+        async for event in stream.noack().events():
+            async with w.lock:
+                await w.on_input(event)
+            await w.maybe_checkpoint()
+
+    @app.agent(w.assess_topic, name="assess")
+    async def assess(stream: Any) -> None:
+        async for event in stream.noack().events():
+            async with w.lock:
+                w.on_assess(event)
+            await w.maybe_checkpoint()
+
+    @app.timer(interval=settings.checkpoint_interval)
+    async def checkpoint_timer() -> None:
+        await w.checkpoint()
+
+    @app.timer(interval=settings.tick_timer)
+    async def tick_timer() -> None:
+        w.ensure_assigned()
+        async with w.lock:
+            for part in list(w.resolve_parts.values()):
+                await w.tick(part)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
+        w.on_revoked(revoked)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
+        w.rebalances += 1
+
+    @app.page("/metrics")
+    async def metrics(web: Any, request: Any) -> Any:
+        return web.bytes(generate_latest(w.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        return web.json({"alive": True})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        ok = w.ready()
+        return web.json({"ready": ok}, status=200 if ok else 503)
+
+    return app
+
+
+def run_worker(settings: WorkerSettings) -> None:
+    """Run a worker until SIGINT/SIGTERM (what ``vitals worker --config FILE`` calls)."""
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    worker.execute_from_commandline()

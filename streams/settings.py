@@ -1,0 +1,113 @@
+"""Settings of the streaming worker (``vitals worker --config FILE``).
+
+A YAML (or JSON) file with a ``kafka:`` block (:class:`~monitor.kafka_settings.KafkaSettings`)
+and the worker's own fields. ``VITALS_KAFKA_*`` environment variables fill
+Kafka fields the file leaves out (e.g. the bootstrap address in CI)::
+
+    kafka:
+      bootstrap: 127.0.0.1:9092
+      input_topic: ehr.ai.events
+      dead_letter_topic: ehr.ai.events.dlq
+    app_id: vitals
+    assess_partitions: 6
+    web_port: 6066
+    data_dir: /var/lib/vitals
+    checkpoint_interval: 5
+    monitor_config: monitor.yaml
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.kafka_settings import KafkaSettings
+
+
+class WorkerSettings(BaseModel):
+    """Everything a worker process needs; every worker of a group shares ``app_id``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    app_id: str = Field(
+        "vitals", description="Faust app id: the consumer group and the prefix of internal topics."
+    )
+    assess_topic: str | None = Field(
+        None, description="Internal stage-1 → stage-2 topic; None = '<app_id>-assess'."
+    )
+    assess_partitions: int = Field(
+        6, ge=1, description="Partitions of the internal assess topic (stage-2 parallelism)."
+    )
+    input_partitions: int | None = Field(
+        None,
+        ge=1,
+        description="Partitions of the input topic; None = ask the broker at start. "
+        "The stage-1 checkpoint table is co-partitioned with it.",
+    )
+    replication_factor: int = Field(1, ge=1, description="Of internal topics and changelogs.")
+    web_host: str = "0.0.0.0"
+    web_port: int = Field(6066, ge=1, le=65535, description="/metrics, /healthz, /readyz.")
+    data_dir: Path = Field(Path("vitals-data"), description="Faust data directory.")
+    checkpoint_interval: float = Field(
+        5.0, gt=0, description="Seconds between checkpoints (state → changelog, then ack)."
+    )
+    checkpoint_events: int = Field(
+        20000, ge=1, description="Also checkpoint after this many unacknowledged events."
+    )
+    tick_interval: float = Field(
+        60.0, gt=0, description="Event-time seconds of watermark progress between ticks."
+    )
+    tick_timer: float = Field(5.0, gt=0, description="Wall seconds between timer ticks.")
+    session_timeout: float = Field(
+        10.0,
+        gt=0,
+        description="Consumer session timeout (s): how soon a dead worker's "
+        "partitions move to the others.",
+    )
+    monitor_config: Path | None = Field(None, description="Monitor config (YAML); None = defaults.")
+    log_level: str = "info"
+
+    @classmethod
+    def load(cls, path: Path | None = None, **overrides: Any) -> WorkerSettings:
+        """Read a YAML/JSON file; ``VITALS_KAFKA_*`` fill the Kafka fields it omits."""
+        data: dict[str, Any] = {}
+        if path is not None:
+            text = Path(path).read_text()
+            loaded = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+            data = dict(loaded or {})
+        kafka_given = dict(data.pop("kafka", None) or {})
+        data["kafka"] = KafkaSettings.from_env(**kafka_given)
+        data.update(overrides)
+        return cls(**data)
+
+    def broker_credentials(self) -> Any:
+        """faust credentials for the configured security protocol (None for PLAINTEXT)."""
+        import faust
+
+        k = self.kafka
+        context = None
+        if k.security_protocol in ("SSL", "SASL_SSL"):
+            context = ssl.create_default_context(
+                purpose=ssl.Purpose.SERVER_AUTH,
+                cafile=str(k.ssl_cafile) if k.ssl_cafile else None,
+            )
+            if k.ssl_certfile:
+                context.load_cert_chain(
+                    str(k.ssl_certfile), str(k.ssl_keyfile) if k.ssl_keyfile else None
+                )
+        if k.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
+            return faust.SASLCredentials(
+                username=k.sasl_username,
+                password=k.sasl_password.get_secret_value() if k.sasl_password else None,
+                mechanism=k.sasl_mechanism or "PLAIN",
+                ssl_context=context,
+            )
+        if k.security_protocol == "SSL":
+            return faust.SSLCredentials(context)
+        return None

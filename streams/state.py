@@ -1,0 +1,249 @@
+"""Per-partition state of the two stages and its checkpoint encoding.
+
+The monitor core (:class:`~monitor.resolver.Resolver`, the Assessor) keeps its
+state in plain in-memory dicts, one set per Kafka partition. This module adds
+the two things the streaming worker needs around them:
+
+- :class:`DirtyDict`, a ``dict`` that remembers which keys changed since the
+  last checkpoint (the resolver re-assigns every value it changes), so a
+  checkpoint writes only changed entries, once each, however often they
+  changed in between;
+- :class:`ResolvePart` / :class:`AssessPart`: one partition's state, with
+  ``checkpoint()`` returning the ``{table key: bytes | None}`` writes (``None``
+  is a tombstone) and ``restore()`` rebuilding the state from the table entries
+  of that partition.
+
+Table keys are ``b"<partition>/<map>/<key>"``: the partition is part of the key
+so the entries of one partition can be found in the local store regardless of
+the store's layout.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, MutableMapping
+from typing import Any, ClassVar
+
+from monitor.resolver import Resolver, ResolverConfig
+
+_MISSING = object()
+_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+
+
+class DirtyDict(dict):
+    """A dict that records the keys set or deleted since :meth:`take_dirty`."""
+
+    __slots__ = ("dirty",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dirty: set[Any] = set()
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        dict.__setitem__(self, key, value)
+        self.dirty.add(key)
+
+    def __delitem__(self, key: Any) -> None:
+        dict.__delitem__(self, key)
+        self.dirty.add(key)
+
+    def pop(self, key: Any, *default: Any) -> Any:
+        value = dict.pop(self, key, _MISSING)
+        if value is _MISSING:
+            if default:
+                return default[0]
+            raise KeyError(key)
+        self.dirty.add(key)
+        return value
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        if key not in self:
+            self[key] = default
+        return dict.__getitem__(self, key)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:  # type: ignore[override]
+        for k, v in dict(*args, **kwargs).items():
+            self[k] = v
+
+    def take_dirty(self) -> set[Any]:
+        dirty, self.dirty = self.dirty, set()
+        return dirty
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+class ResolvePart:
+    """Stage-1 state of one input partition: a Resolver over DirtyDicts, plus
+    ``seq`` (messages emitted to stage 2 so far; stage 2 drops re-sent ones).
+    """
+
+    MAPS = ("suggestions", "outcomes", "feedback", "seen", "resolved")
+    _SHORT: ClassVar[dict[str, str]] = {
+        "suggestions": "s",
+        "outcomes": "o",
+        "feedback": "f",
+        "seen": "e",
+        "resolved": "r",
+    }
+
+    def __init__(
+        self, partition: int, config: ResolverConfig, entries: Iterable[tuple[str, str, bytes]] = ()
+    ) -> None:
+        self.partition = partition
+        self.maps = {name: DirtyDict() for name in self.MAPS}
+        counters: dict[str, Any] = {}
+        meta: dict[str, Any] = {}
+        by_short = {v: k for k, v in self._SHORT.items()}
+        for kind, key, raw in entries:
+            if kind == "c":
+                blob = json.loads(raw)
+                counters = blob["counters"]
+                meta = blob["meta"]
+            else:
+                dict.__setitem__(self.maps[by_short[kind]], key, json.loads(raw))
+        self.counters: dict[str, Any] = counters
+        self.seq: int = meta.get("seq", 0)
+        self.last_tick: float = -math.inf
+        self.resolver = Resolver(config, counters=counters, **self.maps)
+        self.changed = False  # counters/seq changed since the last checkpoint
+        self.offset: int | None = meta.get("offset")  # last input offset applied
+        # Messages at or before the checkpointed offset are already in this state
+        # (redelivered when the crash came between checkpoint and commit): skip.
+        self.applied: int = -1 if self.offset is None else self.offset
+
+    def checkpoint(self) -> dict[bytes, bytes | None]:
+        """Writes for everything changed since the last call (values serialized now)."""
+        out: dict[bytes, bytes | None] = {}
+        p = self.partition
+        for name, table in self.maps.items():
+            short = self._SHORT[name]
+            for key in table.take_dirty():
+                value = table.get(key, _MISSING)
+                out[f"{p}/{short}/{key}".encode()] = (
+                    None if value is _MISSING else _dumps(value).encode()
+                )
+        if self.changed or out:
+            self.changed = False
+            blob = {
+                "counters": dict(self.counters),
+                "meta": {"seq": self.seq, "offset": self.offset},
+            }
+            out[f"{p}/c/".encode()] = _dumps(blob).encode()
+        return out
+
+
+class AssessPart:
+    """Stage-2 state of one assess partition: an Assessor, the watermark
+    reported by every stage-1 source, and the last sequence number applied per
+    source (messages re-sent by a restarted stage 1 have ``seq <= last`` and are
+    dropped, so a crash never double-counts a resolution).
+    """
+
+    def __init__(
+        self,
+        partition: int,
+        make_assessor: Callable[[], Any],
+        entries: Iterable[tuple[str, str, bytes]] = (),
+    ) -> None:
+        self.partition = partition
+        self.assessor = make_assessor()
+        blobs: dict[str, bytes] = {}
+        meta: dict[str, Any] = {}
+        for kind, key, raw in entries:
+            if kind == "m":
+                meta = json.loads(raw)
+            elif kind == "k":
+                blobs[key] = raw
+        if blobs:
+            self.assessor.load(blobs)
+        if meta.get("clock") is not None and hasattr(self.assessor, "load_clock_state"):
+            self.assessor.load_clock_state(meta["clock"])
+        self.last_seq: dict[int, int] = {int(k): v for k, v in meta.get("last_seq", {}).items()}
+        self.ticks: dict[int, float] = {int(k): v for k, v in meta.get("ticks", {}).items()}
+        advanced = meta.get("advanced")
+        self.advanced: float = -math.inf if advanced is None else advanced
+        self.has_items: bool = bool(meta.get("has_items", False))
+        self.written: set[str] = set(blobs)
+        self.changed = False
+        self.offset: int | None = None
+
+    @property
+    def watermark(self) -> float:
+        """Min watermark over the stage-1 sources heard from (-inf before any)."""
+        return min(self.ticks.values()) if self.ticks else -math.inf
+
+    def checkpoint(self) -> dict[bytes, bytes | None]:
+        if not self.changed:
+            return {}
+        self.changed = False
+        p = self.partition
+        keys = list(self.assessor.keys())
+        blobs = self.assessor.export(keys) if keys else {}
+        out: dict[bytes, bytes | None] = {f"{p}/k/{k}".encode(): bytes(v) for k, v in blobs.items()}
+        for gone in self.written - set(blobs):
+            out[f"{p}/k/{gone}".encode()] = None
+        self.written = set(blobs)
+        meta = {
+            "last_seq": self.last_seq,
+            "ticks": self.ticks,
+            "advanced": _finite(self.advanced),
+            "has_items": self.has_items,
+        }
+        if hasattr(self.assessor, "clock_state"):  # queued items, tick position
+            meta["clock"] = self.assessor.clock_state()
+        out[f"{p}/m/".encode()] = _dumps(meta).encode()
+        return out
+
+
+class Baselines(MutableMapping):
+    """Frozen detector baselines shared by every series of every partition.
+
+    Reads fall through to the global table's local store (replicated to every
+    worker); writes are kept in a :class:`DirtyDict` and written to the global
+    table by the checkpoint.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.local = DirtyDict()
+
+    def __getitem__(self, key: str) -> Any:
+        try:
+            return dict.__getitem__(self.local, key)
+        except KeyError:
+            raw = self.store.get(key.encode())
+            if raw is None:
+                raise KeyError(key) from None
+            value = json.loads(raw)
+            dict.__setitem__(self.local, key, value)
+            return value
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.local[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        self.local.pop(key, None)
+
+    def __iter__(self) -> Any:
+        keys = {k.decode() for k in list(self.store.keys())} | set(self.local)
+        return iter(keys)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def checkpoint(self) -> dict[bytes, bytes | None]:
+        out: dict[bytes, bytes | None] = {}
+        for key in self.local.take_dirty():
+            value = self.local.get(key, _MISSING)
+            out[key.encode()] = None if value is _MISSING else _dumps(value).encode()
+        return out
+
+
+def split_key(raw: bytes) -> tuple[int, str, str]:
+    """``b"3/s/abc"`` → ``(3, "s", "abc")``."""
+    text = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
+    p, kind, key = text.split("/", 2)
+    return int(p), kind, key
