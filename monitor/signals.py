@@ -68,7 +68,7 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
             # expires into the quiet evening): a long window keeps that mix shift quiet.
             {
                 "direction": "down",
-                "min_effect": 0.05,
+                "min_effect": 0.10,
                 "recent_window": 3000,
                 "warmup_seconds": _WARMUP,
                 # Flags come in clusters (one bad draft, several clinicians): a fixed
