@@ -246,5 +246,4 @@ def worker(
     from streams.app import run_worker
     from streams.settings import WorkerSettings
 
-    settings = WorkerSettings.load(config) if config else WorkerSettings.load(None)
-    run_worker(settings)
+    run_worker(WorkerSettings.load(config))

@@ -14,7 +14,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from monitor.assess import Assessor
-from monitor.series import COUNTS
 
 LABELS = ("feature", "model_version", "site")
 _RATES = {
@@ -63,10 +62,9 @@ class MonitorCollector(Collector):
         for assessor in self._assessors():
             for state in assessor.series.values():
                 labels = list(state.key)
-                c = state.counts
                 for status in ("accepted", "edited", "rejected", "dismissed", "expired"):
-                    counts.add_metric([*labels, status], c[COUNTS.index(status)])
-                flags.add_metric(labels, c[COUNTS.index("flagged")])
+                    counts.add_metric([*labels, status], state.count(status))
+                flags.add_metric(labels, state.count("flagged"))
                 for name, value in state.rates().items():
                     if value is not None:
                         rates[name].add_metric(labels, value)

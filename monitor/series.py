@@ -17,7 +17,7 @@ from monitor.detectors.base import Detector
 from monitor.detectors.distribution import CategoricalDrift
 from monitor.detectors.silence import SilenceDetector
 from monitor.records import ACCEPTED, DECIDED, Alert, Flag, Resolution, SeriesKey
-from monitor.signals import SIGNAL_SPECS, TIMED, role
+from monitor.signals import SIGNAL_SPECS, role
 
 # Index of each count in SeriesState.counts.
 COUNTS = (
@@ -189,12 +189,9 @@ class SeriesState:
             det = dets[slot] = factory(name, self.key, input_name, x)
         if det is None:
             return
-        kind = type(det)
-        if kind is SilenceDetector:  # update(time, count): x is the event count (0 = tick)
-            changed = det.update(at, x)
-        else:
-            changed = det.update(x, at) if kind in TIMED else det.update(x)
-        if changed:
+        # Every detector takes (observation, event time), except silence: (time, count).
+        silence = type(det) is SilenceDetector
+        if det.update(at, x) if silence else det.update(x, at):
             alerts.append(self.alert(name, det, at, input_name))
 
     def alert(self, signal: str, det: Detector, at: float, input_name: str | None) -> Alert:

@@ -116,6 +116,3 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
         SignalSpec("no_data", SilenceDetector, {}, frozenset({"site"})),
     )
 }
-
-TIMED: frozenset[type[Detector]] = frozenset({BernoulliCUSUM, HistogramDrift, CategoricalDrift})
-"""Detectors whose ``update`` takes the event time as its second argument."""

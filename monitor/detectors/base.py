@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["Detector", "DetectorParams", "cusum_threshold", "siegmund_arl"]
+__all__ = ["CusumBank", "Detector", "DetectorParams", "cusum_threshold", "siegmund_arl"]
 
 
 class DetectorParams(BaseModel):
@@ -118,6 +118,57 @@ class Detector(ABC):
             f"{type(self).__name__}(firing={self.firing}, statistic={self.statistic:.4g}, "
             f"threshold={self.threshold:.4g}, value={self.value:.4g})"
         )
+
+
+class CusumBank(Detector):
+    """Shared alarm logic of the detectors that run a bank of one-sided CUSUMs.
+
+    A subclass keeps ``_s`` (one CUSUM value per arm) and ``_arms`` (tuples whose
+    last two entries are the arm's threshold ``h`` and its direction ``sign``),
+    updates ``_s`` itself, then calls :meth:`_transition` with the sign of the
+    first arm at its threshold. Hysteresis: once firing, the alarm holds while the
+    recent level stays at least half the minimum effect beyond the reference, or
+    while an arm of the firing direction keeps half its threshold.
+    """
+
+    _gate: ClassVar[bool] = False
+    """Also require the recent level to have moved by half the minimum effect to fire."""
+
+    _s: list[float]
+    _arms: list[tuple[float, ...]]
+    _dir: int
+
+    def _transition(self, fire: int, shift: float, half: float) -> bool:
+        """Decide the alarm state after one step; True when ``firing`` changed.
+
+        ``fire``: sign of the first arm at its threshold (0: none); ``shift``: recent
+        level minus the reference; ``half``: half the minimum effect, same units.
+        """
+        if not self._firing:
+            if fire and (not self._gate or fire * shift >= half):
+                self._firing = True
+                self._dir = fire
+                return True
+            return False
+        if self._dir * shift < half:
+            for v, arm in zip(self._s, self._arms, strict=True):
+                if arm[-1] == self._dir and v >= 0.5 * arm[-2]:
+                    return False
+            self._firing = False
+            self._dir = 0
+            return True
+        return False
+
+    @property
+    def statistic(self) -> float:
+        """Largest CUSUM value as a fraction of its own threshold (0 during warm-up)."""
+        if not self._arms:
+            return 0.0
+        return max(v / arm[-2] for v, arm in zip(self._s, self._arms, strict=True))
+
+    @property
+    def threshold(self) -> float:
+        return 1.0
 
 
 # -- CUSUM calibration shared by the CUSUM-based detectors ---------------------------------

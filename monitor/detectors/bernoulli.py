@@ -44,7 +44,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from monitor.detectors.base import Detector, DetectorParams, cusum_threshold
+from monitor.detectors.base import CusumBank, DetectorParams, cusum_threshold
 
 __all__ = ["BernoulliCUSUM", "BernoulliParams"]
 
@@ -92,7 +92,7 @@ class BernoulliParams(DetectorParams):
         return self
 
 
-class BernoulliCUSUM(Detector):
+class BernoulliCUSUM(CusumBank):
     """Bank of Bernoulli log-likelihood-ratio CUSUMs with min effect and over-dispersion.
 
     Parameters
@@ -123,6 +123,7 @@ class BernoulliCUSUM(Detector):
 
     name = "bernoulli-cusum"
     params_model = BernoulliParams
+    _gate = True
     _state_fields = ("_t0", "_n", "_sum", "_bn", "_bsum", "_nb", "_csum", "_csq", "_p0", "_phi",
                      "_s", "_ewma", "_firing", "_dir")  # fmt: skip
 
@@ -252,34 +253,10 @@ class BernoulliCUSUM(Detector):
             s[i] = v
         half = 0.5 * (self.params.min_effect * self._p0 if self.params.relative
                       else self.params.min_effect)  # fmt: skip
-        if not self._firing:
-            # Minimum-effect gate: evidence alone is not enough, the recent rate must
-            # also have moved by half the minimum effect (bursts of a few minutes
-            # in over-dispersed streams trip the large-shift CUSUMs otherwise).
-            if fire and fire * (self._ewma - self._p0) >= half:
-                self._firing = True
-                self._dir = fire
-                return True
-            return False
-        if self._dir * (self._ewma - self._p0) < half:
-            for i, (_, _, h, sign) in enumerate(self._arms):
-                if sign == self._dir and s[i] >= 0.5 * h:
-                    return False
-            self._firing = False
-            self._dir = 0
-            return True
-        return False
-
-    @property
-    def statistic(self) -> float:
-        """Largest CUSUM value as a fraction of its own threshold (0 during warm-up)."""
-        if not self._arms:
-            return 0.0
-        return max(v / arm[2] for v, arm in zip(self._s, self._arms, strict=True))
-
-    @property
-    def threshold(self) -> float:
-        return 1.0
+        # Minimum-effect gate (``_gate``): evidence alone is not enough, the recent
+        # rate must also have moved by half the minimum effect (bursts of a few
+        # minutes in over-dispersed streams trip the large-shift CUSUMs otherwise).
+        return self._transition(fire, self._ewma - self._p0, half)
 
     @property
     def value(self) -> float:

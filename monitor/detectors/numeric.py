@@ -38,7 +38,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from monitor.detectors.base import Detector, DetectorParams, cusum_threshold
+from monitor.detectors.base import CusumBank, DetectorParams, cusum_threshold
 
 __all__ = ["MeanShiftCUSUM", "MeanShiftParams"]
 
@@ -83,7 +83,7 @@ class MeanShiftParams(DetectorParams):
         return self
 
 
-class MeanShiftCUSUM(Detector):
+class MeanShiftCUSUM(CusumBank):
     """Robust, over-dispersion-aware CUSUM bank for a level shift with a minimum effect.
 
     Parameters
@@ -256,8 +256,9 @@ class MeanShiftCUSUM(Detector):
             self._bn = 0
             self._bsum = 0.0
 
-    def update(self, x: float | None) -> bool:
-        """Feed one value; True when ``firing`` changed."""
+    def update(self, x: float | None, t: float | None = None) -> bool:
+        """Feed one value (``t``, its event time, is accepted for the common protocol
+        and not used); True when ``firing`` changed."""
         if x is None or x != x:
             return False
         y = self._f(float(x))
@@ -302,32 +303,9 @@ class MeanShiftCUSUM(Detector):
                 if self._firing:
                     v = h
             s[i] = v
-        if not self._firing:
-            if fire:
-                self._firing = True
-                self._dir = fire
-                return True
-            return False
         p = self.params
         m = p.min_effect * self._sigma if p.unit == "sd" else p.min_effect
-        if self._dir * (self._ewma - self._mu) < 0.5 * m:
-            for i, (_, _, h, sign) in enumerate(self._arms):
-                if sign == self._dir and s[i] >= 0.5 * h:
-                    return False
-            self._firing = False
-            self._dir = 0
-            return True
-        return False
-
-    @property
-    def statistic(self) -> float:
-        if not self._arms:
-            return 0.0
-        return max(v / arm[2] for v, arm in zip(self._s, self._arms, strict=True))
-
-    @property
-    def threshold(self) -> float:
-        return 1.0
+        return self._transition(fire, self._ewma - self._mu, 0.5 * m)
 
     def _back(self, y: float) -> float:
         tr = self.params.transform
