@@ -32,6 +32,7 @@ from monitor.series import DETECTOR_CLASSES, SeriesState
 from monitor.signals import SIGNAL_SPECS, role
 
 _VERSIONS = "versions|"  # baselines key prefix: feature -> established versions in order
+_TICKING = frozenset({"site", "feature"})  # roles with time-driven signals (no_data, site_outlier)
 _LINEAGE = "lineage|"  # baselines key prefix: feature|version -> inferred predecessor ("" none)
 
 
@@ -60,6 +61,8 @@ class Assessor:
         self._override = override
         self.baselines: MutableMapping[str, Any] = {} if baselines is None else baselines
         self.series: dict[str, SeriesState] = {}
+        self._frozen: dict[str, int] = {}
+        """Cache: series -> detector count when all its detectors were frozen and recorded."""
         self._queue: list[tuple[float, int, str, int, str, Resolution | Flag]] = []
         self._seq = 0
         self._tick = self.config.tick_interval
@@ -124,7 +127,8 @@ class Assessor:
     def _on_tick(self, at: float) -> list[Alert]:
         alerts: list[Alert] = []
         for state in self.series.values():
-            alerts.extend(state.tick(at, self._factory, self._outlier_every, self._half_life))
+            if state.role in _TICKING:
+                alerts.extend(state.tick(at, self._factory, self._outlier_every, self._half_life))
         return alerts
 
     def _factory(self, signal: str, key: SeriesKey, input_name: str | None, x: Any) -> Any:
@@ -171,8 +175,15 @@ class Assessor:
 
     def _record_baselines(self, state: SeriesState) -> None:
         skey = str(state.key)
+        n = len(state.detectors)
+        if self._frozen.get(skey) == n:  # every detector already frozen and recorded
+            return
+        complete = True
         for slot, det in state.detectors.items():
-            if det is None or getattr(det, "reference", None) is None:
+            if det is None:
+                continue
+            if getattr(det, "reference", None) is None:
+                complete = False
                 continue
             bkey = f"{skey}|{slot}"
             if bkey in self.baselines:
@@ -184,6 +195,8 @@ class Assessor:
                 if state.key.model_version not in versions:
                     versions.append(state.key.model_version)
                     self.baselines[vkey] = versions
+        if complete:
+            self._frozen[skey] = n
 
     # -- ownership and state -----------------------------------------------------------------
 
