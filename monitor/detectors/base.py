@@ -21,11 +21,18 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["CusumBank", "Detector", "DetectorParams", "cusum_threshold", "siegmund_arl"]
+__all__ = [
+    "CusumBank",
+    "CusumParams",
+    "Detector",
+    "DetectorParams",
+    "cusum_threshold",
+    "siegmund_arl",
+]
 
 
 class DetectorParams(BaseModel):
@@ -118,6 +125,36 @@ class Detector(ABC):
             f"{type(self).__name__}(firing={self.firing}, statistic={self.statistic:.4g}, "
             f"threshold={self.threshold:.4g}, value={self.value:.4g})"
         )
+
+
+class CusumParams(DetectorParams):
+    """Parameters every CUSUM-bank detector shares (subclasses may change defaults)."""
+
+    direction: Literal["down", "up", "both"] = "both"
+    warmup: int = Field(1000, ge=0)
+    """Observations used to learn the reference and/or phi (not monitored)."""
+    batch_size: int = Field(100, ge=2)
+    """Batch length for the over-dispersion estimate."""
+    phi: float | None = Field(None, ge=1.0)
+    """Over-dispersion factor; ``None`` estimates it during warm-up."""
+    max_phi: float = Field(10.0, ge=1.0)
+    arl: float = Field(1e6, ge=100.0)
+    """Target mean number of in-control observations between false alarms."""
+    multipliers: tuple[float, ...] = Field((2.0, 4.0, 8.0), min_length=1, max_length=8)
+    """Alternatives tested: ``min_effect x multipliers``."""
+    null_shift: float = Field(0.5, ge=0.0, lt=1.0)
+    """Shifts up to ``null_shift x min_effect`` count as in-control when calibrating: the
+    false-alarm target ``arl`` holds for them too (whatever the volume)."""
+    recent_window: int = Field(500, ge=10)
+    """EWMA span (observations) of the recent level used for resolution and ``value``."""
+
+    @model_validator(mode="after")
+    def _check_bank(self) -> Self:
+        if self.phi is None and self.warmup < 5 * self.batch_size:
+            raise ValueError("estimating phi needs warmup >= 5 * batch_size")
+        if any(m < 1.0 for m in self.multipliers):
+            raise ValueError("multipliers must be >= 1")
+        return self
 
 
 class CusumBank(Detector):

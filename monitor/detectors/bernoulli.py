@@ -40,18 +40,17 @@ McCullagh, P., Nelder, J. A. (1989). *Generalized Linear Models*, sec. 4.5
 from __future__ import annotations
 
 import math
-from typing import Literal
 
 from pydantic import Field, model_validator
 
-from monitor.detectors.base import CusumBank, DetectorParams, cusum_threshold
+from monitor.detectors.base import CusumBank, CusumParams, cusum_threshold
 
 __all__ = ["BernoulliCUSUM", "BernoulliParams"]
 
 _PMIN = 1e-4
 
 
-class BernoulliParams(DetectorParams):
+class BernoulliParams(CusumParams):
     """Parameters of :class:`BernoulliCUSUM`."""
 
     p0: float | None = Field(None, gt=0.0, lt=1.0)
@@ -59,36 +58,19 @@ class BernoulliParams(DetectorParams):
     min_effect: float = Field(0.03, gt=0.0, lt=1.0)
     """Smallest shift worth an alert (absolute, or a fraction of p0 if ``relative``)."""
     relative: bool = False
-    direction: Literal["down", "up", "both"] = "both"
     warmup: int = Field(2000, ge=0)
     """Observations used to learn p0 and/or phi (not monitored)."""
     warmup_seconds: float = Field(0.0, ge=0.0)
     """Also require this much event time in warm-up (e.g. a week, to cover the diurnal
     mix); needs ``t`` in ``update``."""
-    batch_size: int = Field(100, ge=2)
-    """Batch length for the over-dispersion estimate."""
-    phi: float | None = Field(None, ge=1.0)
-    """Over-dispersion factor; ``None`` estimates it during warm-up."""
-    max_phi: float = Field(10.0, ge=1.0)
-    arl: float = Field(1e6, ge=100.0)
-    """Target mean number of in-control observations between false alarms."""
     multipliers: tuple[float, ...] = Field((2.0, 4.0, 8.0, 16.0), min_length=1, max_length=8)
-    null_shift: float = Field(0.5, ge=0.0, lt=1.0)
-    """Shifts up to ``null_shift x min_effect`` count as in-control when calibrating: the
-    false-alarm target ``arl`` holds for them too (whatever the volume)."""
     warmup_margin: float = Field(1.0, ge=0.0)
     """Standard errors of the learned p0 to move the reference towards the alarm side."""
-    recent_window: int = Field(500, ge=10)
-    """EWMA span (observations) of the recent rate used for resolution and ``value``."""
 
     @model_validator(mode="after")
     def _check(self) -> BernoulliParams:
         if self.p0 is None and self.warmup < 100:
             raise ValueError("learning p0 needs warmup >= 100")
-        if self.phi is None and self.warmup < 5 * self.batch_size:
-            raise ValueError("estimating phi needs warmup >= 5 * batch_size")
-        if any(m < 1.0 for m in self.multipliers):
-            raise ValueError("multipliers must be >= 1")
         return self
 
 

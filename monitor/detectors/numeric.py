@@ -38,12 +38,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from monitor.detectors.base import CusumBank, DetectorParams, cusum_threshold
+from monitor.detectors.base import CusumBank, CusumParams, cusum_threshold
 
 __all__ = ["MeanShiftCUSUM", "MeanShiftParams"]
 
 
-class MeanShiftParams(DetectorParams):
+class MeanShiftParams(CusumParams):
     """Parameters of :class:`MeanShiftCUSUM`."""
 
     mu0: float | None = None
@@ -57,29 +57,18 @@ class MeanShiftParams(DetectorParams):
     """Smallest shift worth an alert, in baseline SDs (``unit="sd"``) or transformed units."""
     unit: Literal["sd", "abs"] = "sd"
     direction: Literal["down", "up", "both"] = "up"
-    warmup: int = Field(1000, ge=0)
     robust_sample: int = Field(100, ge=10, le=500)
     """Warm-up values kept to compute the median/MAD for winsorization."""
     clip: float = Field(3.0, ge=1.0)
     batch_size: int = Field(50, ge=2)
-    phi: float | None = Field(None, ge=1.0)
-    max_phi: float = Field(10.0, ge=1.0)
-    arl: float = Field(1e6, ge=100.0)
     multipliers: tuple[float, ...] = Field((2.0, 4.0, 8.0), min_length=1, max_length=8)
     """Alternatives ``min_effect x multipliers``; keep the largest <= ~2 SD on skewed data."""
-    recent_window: int = Field(500, ge=10)
-    null_shift: float = Field(0.5, ge=0.0, lt=1.0)
-    """Shifts up to ``null_shift x min_effect`` count as in-control when calibrating."""
 
     @model_validator(mode="after")
     def _check(self) -> MeanShiftParams:
         learn = self.mu0 is None or self.sigma0 is None
         if learn and self.warmup < self.robust_sample:
             raise ValueError("learning mu0/sigma0 needs warmup >= robust_sample")
-        if self.phi is None and self.warmup < 5 * self.batch_size:
-            raise ValueError("estimating phi needs warmup >= 5 * batch_size")
-        if any(m < 1.0 for m in self.multipliers):
-            raise ValueError("multipliers must be >= 1")
         return self
 
 
