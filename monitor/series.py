@@ -277,22 +277,8 @@ def alert_figures(signal: str, det: Detector) -> tuple[float, float]:
     the minimum effect (the level of concern); distribution and outlier
     detectors report their statistic against its threshold.
     """
-    ref = getattr(det, "reference", None)
-    params = det.params
-    min_effect = getattr(params, "min_effect", None)
-    direction = getattr(params, "direction", None)
-    if ref is not None and min_effect is not None and direction in ("up", "down"):
-        sign = 1.0 if direction == "up" else -1.0
-        if getattr(params, "relative", False):
-            bound = ref * (1 + sign * min_effect)
-        elif getattr(params, "unit", "abs") == "sd":
-            bound = ref + sign * min_effect * getattr(det, "sigma", 0.0)
-        else:
-            bound = ref + sign * min_effect
-        if getattr(params, "transform", "none") == "log":
-            bound = math.exp(bound)
-        elif getattr(params, "transform", "none") == "log1p":
-            bound = math.expm1(bound)
+    bound = getattr(det, "bound", None)
+    if bound is not None:
         return _finite(det.value), _finite(bound)
     return _finite(det.statistic), _finite(det.threshold)
 

@@ -196,6 +196,10 @@ class CusumBank(Detector):
             return True
         return False
 
+    def _side(self) -> int:
+        """-1 or +1 for one-sided banks; a two-sided bank's current alarm side (0 if quiet)."""
+        return {"down": -1, "up": 1}.get(self.params.direction, self._dir)
+
     @property
     def statistic(self) -> float:
         """Largest CUSUM value as a fraction of its own threshold (0 during warm-up)."""

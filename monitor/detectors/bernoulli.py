@@ -251,6 +251,16 @@ class BernoulliCUSUM(CusumBank):
         return self._p0
 
     @property
+    def bound(self) -> float | None:
+        """Level of concern: p0 moved by the minimum effect towards the alarm side
+        (None during warm-up, or while a two-sided detector is quiet)."""
+        side = self._side()
+        if self._p0 is None or not side:
+            return None
+        p = self.params
+        return self._p0 + side * (p.min_effect * self._p0 if p.relative else p.min_effect)
+
+    @property
     def phi(self) -> float | None:
         """The over-dispersion factor in use (None during warm-up)."""
         return self._phi

@@ -315,5 +315,17 @@ class MeanShiftCUSUM(CusumBank):
         return None if self._mu is None else self._back(self._mu)
 
     @property
+    def bound(self) -> float | None:
+        """Level of concern in original units: the baseline moved by the minimum effect
+        (in transformed units) towards the alarm side (None during warm-up, or while a
+        two-sided detector is quiet)."""
+        side = self._side()
+        if self._mu is None or self._sigma is None or not side:
+            return None
+        p = self.params
+        m = p.min_effect * self._sigma if p.unit == "sd" else p.min_effect
+        return self._back(self._mu + side * m)
+
+    @property
     def direction(self) -> int:
         return self._dir

@@ -157,3 +157,20 @@ def test_collector_renders_owned_series_only() -> None:
     engine.assessor.drop([SeriesKey("note-draft", "*", "*")])
     text = generate_latest(registry).decode()
     assert 'feature="note-draft",model_version="*",site="*"' not in text
+
+
+def test_alert_threshold_is_the_level_of_concern_in_signal_units() -> None:
+    """Decision time is monitored on a log scale; its threshold is reported in seconds."""
+    import math
+
+    from monitor.detectors.numeric import MeanShiftCUSUM
+    from monitor.series import alert_figures
+
+    det = MeanShiftCUSUM(direction="up", transform="log", unit="abs", min_effect=0.25)
+    rng = random.Random(1)
+    for _ in range(3000):
+        det.update(math.exp(rng.gauss(math.log(60), 0.5)))
+    value, threshold = alert_figures("decision_time", det)
+    assert det.reference is not None
+    assert threshold == pytest.approx(det.reference * math.exp(0.25), rel=1e-6)
+    assert 40 < value < 90
