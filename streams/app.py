@@ -6,17 +6,29 @@ Read top to bottom: topics and tables (declared once, all raw bytes), stage 1
 Pipeline
 --------
 ``ehr.ai.events`` (key suggestion_id, JSON event v1)
-  → **resolve**: ``parse_event``; invalid → dead-letter topic (original bytes and
-    headers + ``vitals-reason``/``vitals-detail``/``vitals-source-*``); valid →
-    the partition's :class:`~monitor.resolver.Resolver`; each Resolution/Flag
-    → ``<app_id>-assess`` once per ``item.key.rollups()`` key (4 messages),
-    with headers ``vitals-src`` (input partition) and ``vitals-seq`` (per
-    source message counter); a ``Tick`` of the watermark is broadcast to every
-    assess partition when it advanced by ``tick_interval`` event seconds, and
-    on a wall-clock timer.
-  → **assess**: one Assessor per assess partition; ``process(item, key)``; for
-    ticks, ``advance(min watermark over sources)``. Alerts are logged as JSON
-    (alert-log fields only: no identifiers, no PHI) and counted.
+  → **resolve** (in batches of up to ``batch_events`` messages, or what came
+    within ``batch_within`` seconds): ``parse_event``; invalid → dead-letter
+    topic (original bytes and headers + ``vitals-reason``/``vitals-detail``/
+    ``vitals-source-*``); valid → the partition's
+    :class:`~monitor.resolver.Resolver`. Each Resolution/Flag goes to stage 2
+    once per ``item.key.rollups()`` key (4 deliveries), each delivery numbered
+    by a per-source-partition sequence (``seq``). The deliveries of a batch
+    are *packed*: one ``<app_id>-assess`` message per destination partition
+    (the partition the series key hashes to, as Kafka's default partitioner
+    would place a message keyed by it), headers ``vitals-src`` (input
+    partition) and ``vitals-pack``, value a JSON array of
+    ``[record, [[seq, series key], ...]]`` entries. A ``Tick`` of the
+    watermark is broadcast to every assess partition when it advanced by
+    ``tick_interval`` event seconds (checked after each batch), and on a
+    wall-clock timer.
+  → **assess**: one Assessor per assess partition; ``process(item, key)`` per
+    delivery; for ticks, ``advance(min watermark over sources)``. Alerts are
+    logged as JSON (alert-log fields only: no identifiers, no PHI) and counted.
+
+Stage-2 messages and checkpoint records are written with the underlying
+aiokafka producer (record batches built by the worker, delivery futures
+checked at the checkpoint), not one awaited ``Topic.send`` each: that per
+message cost was the bulk of the worker's time.
 
 State and checkpoints (why it is done this way)
 -----------------------------------------------
@@ -46,11 +58,13 @@ on top of it double-applies them. So instead:
    and offset commit does not re-apply events either (the resolver would
    drop them by event_id, but count them as duplicates). The resolver counters therefore come
    out the same as without the crash (tested with SIGKILL).
-4. Re-processing re-emits the same stage-2 messages with the same
-   ``vitals-seq`` (the sequence counter is checkpointed with the resolver).
-   Stage 2 keeps the last applied sequence per source partition in its own
-   checkpoint and drops ``seq <= last``: a resolution is applied once.
-   Ticks are idempotent (max).
+4. Re-processing re-emits the same deliveries with the same ``seq`` (the
+   counter is checkpointed with the resolver, and the resolver's output is a
+   function of its state and the input order). Batch boundaries may differ
+   after a restart, so packs may differ, but the sequence numbers are per
+   delivery, not per message: stage 2 keeps the last applied sequence per
+   source partition in its own checkpoint and skips each delivery with
+   ``seq <= last``: a resolution is applied once. Ticks are idempotent (max).
 5. On partition assignment the Faust table recovery runs first (Faust delivers
    no events of a partition before it); the in-memory state of a partition is
    rebuilt from the table entries with its prefix on its first use. On revoke,
@@ -74,12 +88,13 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+from aiokafka.partitioner import murmur2
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor.codec import Tick, decode, encode
 from monitor.config import MonitorConfig, load_config
 from monitor.contract import InvalidEvent, parse_event
-from monitor.records import SeriesKey
+from monitor.records import Flag, Resolution, SeriesKey
 from monitor.resolver import ResolverConfig
 from streams.metrics import PipelineCollector
 from streams.settings import WorkerSettings
@@ -89,6 +104,8 @@ log = logging.getLogger("vitals.worker")
 alert_log = logging.getLogger("vitals.alerts")
 
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
+_KINDS: dict[str, Any] = {"r": Resolution, "f": Flag}  # tags of monitor.codec
+PACK_ITEMS = 400  # items per stage-2 pack (keeps a message well under 1 MB)
 
 
 def _headers(message: Any) -> list[tuple[str, bytes]]:
@@ -169,7 +186,10 @@ class Worker:
         self.resolve_parts: dict[int, ResolvePart] = {}
         self.assess_parts: dict[int, AssessPart] = {}
         self.pending: list[Any] = []  # processed, not yet acked events
+        self.inflight: list[asyncio.Future] = []  # delivery futures, checked at checkpoint
         self.lock = asyncio.Lock()
+        self._dest: dict[str, tuple[int, bytes]] = {}  # series key → (partition, JSON)
+        self._keys: dict[str, SeriesKey] = {}  # parsed series keys (stage 2)
         # -- pipeline health (for /metrics) ------------------------------------
         self.events: Counter[str] = Counter()  # per stage
         self.dead: Counter[str] = Counter()  # per reason
@@ -197,42 +217,106 @@ class Worker:
 
     # -- stage 1: resolve --------------------------------------------------------
 
-    async def on_input(self, event: Any) -> None:
-        msg = event.message
-        self.pending.append(event)
-        self.events["resolve"] += 1
-        part = self.resolve_parts.get(msg.partition) or self._restore_resolve(msg.partition)
-        if msg.offset <= part.applied:
-            self.redelivered += 1
-            return
-        part.offset = msg.offset
-        part.changed = True
-        try:
-            ev = parse_event(msg.value if msg.value is not None else b"")
-        except InvalidEvent as exc:
-            await self.dead_letter(msg, exc.reason, str(exc))
-            return
-        except Exception as exc:  # never crash on input
-            await self.dead_letter(msg, "undecodable", type(exc).__name__)
-            return
-        part.changed = True
-        await self.emit(part, part.resolver.process(ev))
+    async def on_input(self, events: list[Any]) -> None:
+        """Resolve a batch of input events; their stage-2 deliveries go out packed."""
+        self.pending.extend(events)
+        self.events["resolve"] += len(events)
+        packs: dict[int, dict[int, list[bytes]]] = {}  # source → destination → entries
+        touched: dict[int, ResolvePart] = {}
+        for event in events:
+            msg = event.message
+            part = self.resolve_parts.get(msg.partition) or self._restore_resolve(msg.partition)
+            if msg.offset <= part.applied:
+                self.redelivered += 1
+                continue
+            part.offset = msg.offset
+            part.changed = True
+            touched[part.partition] = part
+            try:
+                ev = parse_event(msg.value if msg.value is not None else b"")
+            except InvalidEvent as exc:
+                await self.dead_letter(msg, exc.reason, str(exc))
+                continue
+            except Exception as exc:  # never crash on input
+                await self.dead_letter(msg, "undecodable", type(exc).__name__)
+                continue
+            items = part.resolver.process(ev)
+            if items:
+                out = packs.get(part.partition)
+                if out is None:
+                    out = packs[part.partition] = {}
+                self.pack(part, items, out)
+        for src, out in packs.items():
+            await self.send_packs(src, out)
+        for part in touched.values():
+            wm = part.resolver.watermark
+            if math.isfinite(wm) and wm >= part.last_tick + self.settings.tick_interval:
+                await self.tick(part)
 
-    async def emit(self, part: ResolvePart, items: list[Any]) -> None:
-        src = str(part.partition).encode()
-        send = self.assess_topic.send
+    def pack(self, part: ResolvePart, items: list[Any], out: dict[int, list[bytes]]) -> None:
+        """Number each (item, rollup key) delivery and add it to its destination's pack."""
+        dest = self._dest
         for item in items:
             value = encode(item)
+            refs: dict[int, list[bytes]] = {}
             for key in item.key.rollups():
+                skey = str(key)
+                d = dest.get(skey)
+                if d is None:
+                    d = dest[skey] = self._destination(skey)
                 part.seq += 1
-                await send(
-                    key=str(key).encode(),
-                    value=value,
-                    headers=[("vitals-src", src), ("vitals-seq", str(part.seq).encode())],
-                )
-        wm = part.resolver.watermark
-        if math.isfinite(wm) and wm >= part.last_tick + self.settings.tick_interval:
-            await self.tick(part)
+                r = refs.get(d[0])
+                if r is None:
+                    r = refs[d[0]] = []
+                r.append(b"[%d,%s]" % (part.seq, d[1]))
+            for p, r in refs.items():
+                entries = out.get(p)
+                if entries is None:
+                    entries = out[p] = []
+                entries.append(b"[%s,[%s]]" % (value, b",".join(r)))
+
+    def _destination(self, skey: str) -> tuple[int, bytes]:
+        """The assess partition of a series (Kafka's default partitioner on the key)."""
+        n = self.settings.assess_partitions
+        return (murmur2(skey.encode()) & 0x7FFFFFFF) % n, json.dumps(skey).encode()
+
+    async def send_packs(self, src: int, out: dict[int, list[bytes]]) -> None:
+        topic = self.assess_topic.get_topic_name()
+        headers = [("vitals-src", str(src).encode()), ("vitals-pack", b"1")]
+        for p in sorted(out):
+            entries = out[p]
+            for i in range(0, len(entries), PACK_ITEMS):
+                value = b"[" + b",".join(entries[i : i + PACK_ITEMS]) + b"]"
+                await self.produce(topic, p, value, headers=headers)
+
+    async def produce(
+        self, topic: str, partition: int, value: bytes | None, key: bytes | None = None, **kw: Any
+    ) -> None:
+        """Send one record with the underlying aiokafka producer; delivery is
+        checked (and waited for) by the next checkpoint."""
+        producer = self.app.producer._ensure_producer()
+        fut = await producer.send(topic, value=value, key=key, partition=partition, **kw)
+        self.inflight.append(fut)
+
+    async def produce_many(
+        self, topic: str, partition: int, records: list[tuple[bytes, bytes | None]]
+    ) -> None:
+        """Send (key, value) records to one partition in as few record batches as fit."""
+        producer = self.app.producer._ensure_producer()
+        batch = producer.create_batch()
+        for key, value in records:
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                if batch.record_count():
+                    self.inflight.append(
+                        await producer.send_batch(batch, topic, partition=partition)
+                    )
+                    batch = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=None) is None:
+                    # larger than a batch on its own: send it alone
+                    await self.produce(topic, partition, value, key=key)
+                    batch = producer.create_batch()
+        if batch.record_count():
+            self.inflight.append(await producer.send_batch(batch, topic, partition=partition))
 
     async def tick(self, part: ResolvePart) -> None:
         wm = part.resolver.watermark
@@ -240,8 +324,9 @@ class Worker:
             return
         part.last_tick = wm
         value = encode(Tick(part.partition, wm))
+        topic = self.assess_topic.get_topic_name()
         for p in range(self.settings.assess_partitions):
-            await self.assess_topic.send(key=None, value=value, partition=p)
+            await self.produce(topic, p, value)
 
     async def dead_letter(self, msg: Any, reason: str, detail: str) -> None:
         self.dead[reason] += 1
@@ -279,7 +364,12 @@ class Worker:
             return
         part = self.assess_parts.get(msg.partition) or self._restore_assess(msg.partition)
         part.offset = msg.offset
+        headers = _headers(msg)
         try:
+            if ("vitals-pack", b"1") in headers:
+                src = int(next(v for k, v in headers if k == "vitals-src"))
+                self._apply_pack(part, src, json.loads(msg.value))
+                return
             record = decode(msg.value)
         except Exception as exc:  # written by stage 1 only; log and skip
             log.error(
@@ -301,6 +391,7 @@ class Worker:
                 part.advanced = wm
                 self.on_alerts(part.assessor.advance(wm))
             return
+        # one delivery per message (written by an earlier version of stage 1)
         src, seq = _header(msg, "vitals-src"), _header(msg, "vitals-seq")
         if src is not None and seq is not None:
             s, n = int(src), int(seq)
@@ -309,8 +400,33 @@ class Worker:
                 return
             part.last_seq[s] = n
         part.has_items = True
-        key = SeriesKey.parse(msg.key.decode())
-        self.on_alerts(part.assessor.process(record, key))
+        self.on_alerts(part.assessor.process(record, self._series(msg.key.decode())))
+
+    def _apply_pack(self, part: AssessPart, src: int, entries: list[Any]) -> None:
+        part.changed = True
+        last = part.last_seq.get(src, 0)
+        process = part.assessor.process
+        series = self._series
+        for raw, refs in entries:
+            record = None
+            for seq, skey in refs:
+                if seq <= last:
+                    self.dropped_duplicates += 1
+                    continue
+                last = seq
+                if record is None:
+                    record = _KINDS[raw[0]](*raw[1:])
+                part.has_items = True
+                alerts = process(record, series(skey))
+                if alerts:
+                    self.on_alerts(alerts)
+        part.last_seq[src] = last
+
+    def _series(self, text: str) -> SeriesKey:
+        key = self._keys.get(text)
+        if key is None:
+            key = self._keys[text] = SeriesKey.parse(text)
+        return key
 
     def on_alerts(self, alerts: list[Any]) -> None:
         for alert in alerts:
@@ -355,29 +471,40 @@ class Worker:
                 (self.assess_table, self.assess_parts),
             ):
                 for p, part in parts.items():
-                    for key, value in part.checkpoint().items():
-                        await table.changelog_topic.send(key=key, value=value, partition=p)
-                        if value is None:
-                            table.data.pop(key, None)
-                        else:
-                            table.data[key] = value
-                        writes += 1
-            for key, value in self.baselines.checkpoint().items():
-                await self.baselines_table.changelog_topic.send(key=key, value=value, partition=0)
-                if value is None:
-                    self.baselines_table.data.pop(key, None)
-                else:
-                    self.baselines_table.data[key] = value
-                writes += 1
-            if not events and not writes:
+                    changes = part.checkpoint()
+                    self._apply(table, changes)
+                    if changes:
+                        topic = table.changelog_topic.get_topic_name()
+                        await self.produce_many(topic, p, list(changes.items()))
+                    writes += len(changes)
+            changes = self.baselines.checkpoint()
+            if changes:
+                self._apply(self.baselines_table, changes)
+                topic = self.baselines_table.changelog_topic.get_topic_name()
+                await self.produce_many(topic, 0, list(changes.items()))
+                writes += len(changes)
+            inflight, self.inflight = self.inflight, []
+            if not events and not writes and not inflight:
                 return
             await self.app.producer.flush()
+            # every stage-2 message, dead letter and changelog record delivered
+            # (raises, and so never acks, if any of them failed)
+            await asyncio.gather(*inflight)
             for event in events:
                 event.ack()
             await self.app.consumer.commit()
             self.checkpoints += 1
             self.checkpoint_records += writes
             self.checkpoint_seconds = time.perf_counter() - t0
+
+    @staticmethod
+    def _apply(table: Any, changes: dict[bytes, bytes | None]) -> None:
+        data = table.data
+        for key, value in changes.items():
+            if value is None:
+                data.pop(key, None)
+            else:
+                data[key] = value
 
     async def maybe_checkpoint(self) -> None:
         if len(self.pending) >= self.settings.checkpoint_events and not self.lock.locked():
@@ -466,9 +593,10 @@ def create_app(
 
     @app.agent(w.input_topic, name="resolve")
     async def resolve(stream: Any) -> None:
-        async for event in stream.noack().events():
+        # noack_take: batches of events, never acked by Faust (the checkpoint acks)
+        async for events in stream.noack_take(settings.batch_events, settings.batch_within):
             async with w.lock:
-                await w.on_input(event)
+                await w.on_input(events)
             await w.maybe_checkpoint()
 
     @app.agent(w.assess_topic, name="assess")
@@ -517,4 +645,7 @@ def run_worker(settings: WorkerSettings) -> None:
     """Run a worker until SIGINT/SIGTERM (what ``vitals worker --config FILE`` calls)."""
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
+    # At WARNING and above faust installs a terminal spinner that sets the root
+    # logger to DEBUG: every debug call of faust/aiokafka then builds a record.
+    worker.spinner = None
     worker.execute_from_commandline()
