@@ -462,27 +462,27 @@ class Worker:
         """State changed since the last checkpoint → changelogs; flush; then ack."""
         async with self.lock:
             t0 = time.perf_counter()
-            # Under the lock (agents take it per event): the events to ack and
-            # exactly the state they produced.
+            # Under the lock (agents take it per batch) and in one synchronous
+            # step (no restore or revoke in between): the events to ack and
+            # exactly the state they produced. Then the writes go out.
             events, self.pending = self.pending, []
-            writes = 0
+            out: list[tuple[str, int, dict[bytes, bytes | None]]] = []
             for table, parts in (
                 (self.resolve_table, self.resolve_parts),
                 (self.assess_table, self.assess_parts),
             ):
-                for p, part in parts.items():
-                    changes = part.checkpoint()
-                    self._apply(table, changes)
-                    if changes:
-                        topic = table.changelog_topic.get_topic_name()
-                        await self.produce_many(topic, p, list(changes.items()))
+                topic = table.changelog_topic.get_topic_name()
+                for p, part in list(parts.items()):  # (agents and timers add parts meanwhile)
+                    out.append((topic, p, part.checkpoint()))
+                    self._apply(table, out[-1][2])
+            topic = self.baselines_table.changelog_topic.get_topic_name()
+            out.append((topic, 0, self.baselines.checkpoint()))
+            self._apply(self.baselines_table, out[-1][2])
+            writes = 0
+            for topic, p, changes in out:
+                if changes:
+                    await self.produce_many(topic, p, list(changes.items()))
                     writes += len(changes)
-            changes = self.baselines.checkpoint()
-            if changes:
-                self._apply(self.baselines_table, changes)
-                topic = self.baselines_table.changelog_topic.get_topic_name()
-                await self.produce_many(topic, 0, list(changes.items()))
-                writes += len(changes)
             inflight, self.inflight = self.inflight, []
             if not events and not writes and not inflight:
                 return
