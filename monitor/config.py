@@ -124,7 +124,13 @@ class MonitorConfig(BaseModel):
 
     @cached_property
     def resolver_config(self) -> ResolverConfig:
-        return ResolverConfig(**self.resolver.model_dump())
+        """Resolver settings, with the per-feature decision timeouts."""
+        timeouts = {
+            name: feat.decision_timeout
+            for name, feat in self.features.items()
+            if feat.decision_timeout is not None
+        }
+        return ResolverConfig(**self.resolver.model_dump(), feature_timeouts=timeouts)
 
     @cached_property
     def _cache(self) -> dict[tuple[str, str, str], tuple[bool, DetectorParams]]:

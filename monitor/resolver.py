@@ -11,8 +11,9 @@ Semantics
 ---------
 Let ``t`` be an event's time, ``clock`` the largest event time seen,
 ``watermark = clock - allowed_lateness``, ``T = decision_timeout``,
-``K = clock_skew`` and ``R = feedback_retention``. For a suggestion shown at
-``s`` (deadline ``D = s + T``) an outcome or feedback *joins* it when
+``K = clock_skew`` and ``R = feedback_retention`` (``T`` may be set per
+feature). For a suggestion shown at ``s`` (deadline ``D = s + T``) an outcome
+or feedback *joins* it when
 ``s - K <= t <= D + R``; otherwise it is orphaned.
 
 - Events with ``t < watermark`` are ``too_late`` (dropped) unless their id is
@@ -135,13 +136,22 @@ class ResolverConfig(BaseModel):
     clock_skew: float = Field(60.0, ge=0, allow_inf_nan=False)
     dedup_retention: float = Field(86400.0, gt=0, allow_inf_nan=False)
     feedback_retention: float = Field(7 * 86400.0, gt=0, allow_inf_nan=False)
+    feature_timeouts: dict[str, float] = Field(default_factory=dict)
+    """Per-feature ``decision_timeout`` (a reply draft may wait a day, a note draft hours)."""
 
     @model_validator(mode="after")
     def _retention_covers_lateness(self) -> ResolverConfig:
         for name in ("dedup_retention", "feedback_retention"):
             if getattr(self, name) < self.allowed_lateness:
                 raise ValueError(f"{name} must be >= allowed_lateness")
+        for feature, timeout in self.feature_timeouts.items():
+            if not (math.isfinite(timeout) and timeout > 0):
+                raise ValueError(f"feature_timeouts.{feature} must be a positive number")
         return self
+
+    def timeout(self, feature: str) -> float:
+        """The decision timeout of ``feature``."""
+        return self.feature_timeouts.get(feature, self.decision_timeout)
 
 
 class Resolver:
@@ -208,6 +218,8 @@ class Resolver:
     ) -> None:
         self.config = cfg = config or ResolverConfig()
         self._timeout = cfg.decision_timeout
+        self._timeouts = cfg.feature_timeouts
+        self._max_timeout = max([cfg.decision_timeout, *cfg.feature_timeouts.values()])
         self._lateness = cfg.allowed_lateness
         self._skew = cfg.clock_skew
         self._dedup = cfg.dedup_retention
@@ -245,6 +257,18 @@ class Resolver:
         out = {name: c[name] for name in COUNTERS}
         out["open"] = len(self._suggestions)
         return out
+
+    def export(self) -> dict[str, dict[str, Any]]:
+        """A copy of the six state mappings, by the keyword names the constructor takes:
+        ``Resolver(config, **json.loads(json.dumps(r.export())))`` continues like ``r``."""
+        return {
+            "suggestions": dict(self._suggestions),
+            "outcomes": dict(self._outcomes),
+            "feedback": dict(self._feedback),
+            "seen": dict(self._seen),
+            "resolved": dict(self._resolved),
+            "counters": dict(self._counters),
+        }
 
     def process(self, event: Suggestion | Outcome | Feedback) -> list[Emitted]:
         """Apply one event; return the results its watermark advance finalized."""
@@ -325,16 +349,25 @@ class Resolver:
                 self._offer(rec, *item)
         self._suggestions[sid] = rec
         if rec[_OT] is None:
-            self._expiries.append((t + self._timeout, sid))
+            timeout = self._timeouts.get(ev.feature, self._timeout)
+            self._queue(timeout).append((t + timeout, sid))
         else:
             _heappush(self._heap, (rec[_OT], _RESOLVE, sid, ""))
+
+    def _queue(self, timeout: float) -> deque[tuple[float, str]]:
+        """The arrival-ordered expiry queue of one timeout (deadlines in it are nearly sorted)."""
+        q = self._expiries.get(timeout)
+        if q is None:
+            q = self._expiries[timeout] = deque()
+        return q
 
     def _on_outcome(self, ev: Outcome, eid: str, t: float) -> None:
         sid = ev.suggestion_id
         rec = self._suggestions.get(sid)
         if rec is not None:
             shown = rec[_T]
-            if rec[_OT] is None and shown - self._skew <= t <= shown + self._timeout:
+            timeout = self._timeouts.get(rec[_FEATURE], self._timeout)
+            if rec[_OT] is None and shown - self._skew <= t <= shown + timeout:
                 # the common case, inlined: the first outcome, within the timeout
                 rec[_OID : _OFINAL + 1] = (eid, t, ev.outcome, ev.edit_distance, ev.final_length)
                 self._suggestions[sid] = rec
@@ -346,7 +379,7 @@ class Resolver:
         done = self._resolved.get(sid)
         if done is not None:
             shown = done[_T]
-            deadline = shown + self._timeout
+            deadline = shown + self._timeouts.get(done[_FEATURE], self._timeout)
             c = self._counters
             if t < shown - self._skew or t > deadline + self._retention:
                 c["orphaned_outcomes"] += 1
@@ -376,7 +409,7 @@ class Resolver:
     def _offer(self, rec: list[Any], eid: str, t: float, kind: str, edit: Any, final: Any) -> bool:
         """Classify an outcome for a pending suggestion; True if it is the new winner."""
         shown = rec[_T]
-        deadline = shown + self._timeout
+        deadline = shown + self._timeouts.get(rec[_FEATURE], self._timeout)
         c = self._counters
         if t < shown - self._skew or t > deadline + self._retention:
             c["orphaned_outcomes"] += 1
@@ -399,15 +432,16 @@ class Resolver:
         self._counters[CLOCK_KEY] = t
         self._wm = wm = t - self._lateness
         horizon = wm - self._skew
-        expiries = self._expiries
-        if expiries and expiries[0][0] < horizon + self._lateness:
-            self._stage_expiries(horizon + self._lateness)
+        for q in self._expiries.values():
+            if q and q[0][0] < horizon + self._lateness:
+                self._stage_expiries(horizon + self._lateness)
+                break
         heap = self._heap
         out = self._pop(horizon, final=False) if heap and heap[0][0] < horizon else []
         if wm - self._dedup >= self._seen_index.due:
             self._prune_seen(wm - self._dedup)
-        if horizon - self._retention - self._timeout >= self._resolved_index.due:
-            self._prune_resolved(horizon - self._retention - self._timeout)
+        if horizon - self._retention - self._max_timeout >= self._resolved_index.due:
+            self._prune_resolved(horizon - self._retention - self._max_timeout)
         return out
 
     def _stage_expiries(self, before: float) -> None:
@@ -415,24 +449,24 @@ class Resolver:
 
         A suggestion arrives no earlier than ``clock - allowed_lateness``, so a
         deadline behind the queue's head is at most that much smaller than the
-        head's: staging up to ``horizon + allowed_lateness`` puts every deadline
-        due before the horizon in the heap. Answered suggestions are skipped, so
-        the heap stays small.
+        head's (one queue per timeout, so this holds within each): staging up to
+        ``horizon + allowed_lateness`` puts every deadline due before the horizon
+        in the heap. Answered suggestions are skipped, so the heap stays small.
         """
-        expiries = self._expiries
         pending = self._suggestions
         heap = self._heap
-        while expiries and expiries[0][0] < before:
-            deadline, sid = expiries.popleft()
-            rec = pending.get(sid)
-            if rec is not None and rec[_OT] is None:
-                _heappush(heap, (deadline, _RESOLVE, sid, ""))
+        for expiries in self._expiries.values():
+            while expiries and expiries[0][0] < before:
+                deadline, sid = expiries.popleft()
+                rec = pending.get(sid)
+                if rec is not None and rec[_OT] is None:
+                    _heappush(heap, (deadline, _RESOLVE, sid, ""))
 
     def _pop(self, horizon: float, *, final: bool) -> list[Emitted]:
         """Finalize heap entries with time < horizon, in (time, kind, sid, eid) order."""
         heap = self._heap
         pending = self._suggestions
-        timeout = self._timeout
+        timeouts, timeout = self._timeouts, self._timeout
         resolve = self._resolve
         out: list[Emitted] = []
         keep = []
@@ -445,7 +479,7 @@ class Resolver:
                     continue
                 best = rec[_OT]
                 if best is None:
-                    if rec[_T] + timeout != key:
+                    if rec[_T] + timeouts.get(rec[_FEATURE], timeout) != key:
                         continue
                     if final and key >= self._clock:
                         keep.append(entry)
@@ -487,7 +521,7 @@ class Resolver:
         burden = None
         if when is None:
             status = "expired"
-            when = shown + self._timeout
+            when = shown + self._timeouts.get(rec[_FEATURE], self._timeout)
             seconds = None
             c["expired"] += 1
         else:
@@ -534,7 +568,9 @@ class Resolver:
             rec = table.get(sid)
         c = self._counters
         if rec is None or not (
-            rec[_T] - self._skew <= t <= rec[_T] + self._timeout + self._retention
+            rec[_T] - self._skew
+            <= t
+            <= rec[_T] + self._timeouts.get(rec[_FEATURE], self._timeout) + self._retention
         ):
             c["orphaned_feedback"] += 1
             return None
@@ -558,7 +594,8 @@ class Resolver:
     def _prune_resolved(self, cutoff: float) -> None:
         """Forget resolved suggestions shown before cutoff.
 
-        ``cutoff = watermark - clock_skew - feedback_retention - decision_timeout``:
+        ``cutoff = watermark - clock_skew - feedback_retention - decision_timeout`` (the
+        longest of the per-feature timeouts):
         every event that could still join them has arrived or would be too late.
         """
         resolved = self._resolved
@@ -587,14 +624,16 @@ class Resolver:
         for sid, entry in self._resolved.items():
             self._resolved_index.add(sid, entry[_T])
         heap: list[tuple[float, int, str, str]] = []
-        expiries = []
+        expiries: dict[float, list[tuple[float, str]]] = {}
         for sid, rec in self._suggestions.items():
             if rec[_OT] is None:
-                expiries.append((rec[_T] + self._timeout, sid))
+                timeout = self._timeouts.get(rec[_FEATURE], self._timeout)
+                expiries.setdefault(timeout, []).append((rec[_T] + timeout, sid))
             else:
                 heap.append((rec[_OT], _RESOLVE, sid, ""))
-        expiries.sort()
-        self._expiries = deque(expiries)
+        self._expiries: dict[float, deque[tuple[float, str]]] = {
+            timeout: deque(sorted(q)) for timeout, q in expiries.items()
+        }
         for sid, items in self._feedback.items():
             heap.extend((item[1], _FLAG, sid, item[0]) for item in items)
         for sid, items in self._outcomes.items():

@@ -564,7 +564,7 @@ def create_app(
 ) -> faust.App:
     """The Faust app of a worker; ``app.vitals`` is its :class:`Worker`."""
     config = load_config(settings.monitor_config)
-    resolver_config = ResolverConfig(**config.resolver.model_dump())
+    resolver_config = config.resolver_config
     if make_assessor is None:
         make_assessor = _assessor_factory(config)
     n_input = input_partitions or input_partition_count(settings)

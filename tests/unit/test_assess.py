@@ -51,11 +51,7 @@ def _run_split(events: Path, cut: int) -> list:
     first = Replay()
     for i, raw in enumerate(lines[:cut], start=1):
         first.feed_line(i, raw)
-    r = first.resolver
-    mappings = json.loads(json.dumps({
-        "suggestions": r._suggestions, "outcomes": r._outcomes, "feedback": r._feedback,
-        "seen": r._seen, "resolved": r._resolved, "counters": r._counters,
-    }))  # fmt: skip
+    mappings = json.loads(json.dumps(first.resolver.export()))
     blobs = first.assessor.export()
     clock = json.loads(json.dumps(first.assessor.clock_state()))
     baselines = json.loads(json.dumps(dict(first.assessor.baselines)))

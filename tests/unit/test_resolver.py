@@ -114,6 +114,8 @@ def test_config_defaults():
         {"allowed_lateness": 100, "dedup_retention": 50},
         {"allowed_lateness": 100, "dedup_retention": 100, "feedback_retention": 99},
         {"unknown": 1},
+        {"feature_timeouts": {"note-draft": 0}},
+        {"feature_timeouts": {"note-draft": math.inf}},
     ],
 )
 def test_config_rejects(kw):
@@ -212,6 +214,48 @@ def test_unanswered_suggestion_expires_at_deadline():
     assert res.burden is None
     assert r.counters["expired"] == 1
     assert r.counters["resolved"] == 1
+
+
+def test_decision_timeout_per_feature():
+    """A reply draft may wait longer than a note draft: each expires at its own deadline,
+    in time order, and an outcome inside the longer timeout still decides."""
+    cfg = CFG.model_copy(update={"feature_timeouts": {"inbasket-reply": 300.0}})
+    events = [
+        sug("r1", 0, feature="inbasket-reply"),
+        sug("n1", 1),
+        sug("r2", 2, feature="inbasket-reply"),
+        sug("n2", 3),
+        out("r2", 250, "edited"),
+    ]
+    emitted, c, _ = run(events, cfg, until=400)
+    got = [(res.suggestion_id, res.status, rel(res.at)) for res in resolutions(emitted)]
+    assert got == [
+        ("n1", "expired", 101),
+        ("n2", "expired", 103),
+        ("r2", "edited", 250),
+        ("r1", "expired", 300),
+    ]
+    assert c["late_outcomes"] == 0
+    # the same deadlines after a restore from a snapshot
+    r2 = Resolver(cfg, **json.loads(json.dumps(Resolver(cfg).export())))
+    for ev in events[:4]:
+        r2.process(ev)
+    snap = Resolver(cfg, **json.loads(json.dumps(r2.export())))
+    late = [(res.suggestion_id, rel(res.at)) for res in resolutions(snap.advance(T0 + 400))]
+    assert late == [("n1", 101), ("n2", 103), ("r1", 300), ("r2", 302)]
+
+
+def test_feature_timeouts_come_from_the_monitor_config():
+    from monitor.config import MonitorConfig
+
+    cfg = MonitorConfig.model_validate(
+        {
+            "resolver": {"decision_timeout": "4h"},
+            "features": {"inbasket-reply": {"decision_timeout": "24h"}},
+        }
+    ).resolver_config
+    assert cfg.timeout("inbasket-reply") == 86400
+    assert cfg.timeout("note-draft") == 4 * 3600
 
 
 def test_outcome_exactly_at_deadline_decides():
