@@ -437,7 +437,11 @@ class Worker:
         t0 = time.perf_counter()
         entries = self._entries(self.assess_table, p)
         part = self.assess_parts[p] = AssessPart(
-            p, lambda: self.make_assessor(self.baselines), entries
+            p,
+            lambda: self.make_assessor(self.baselines),
+            entries,
+            sources=self.input_partitions,
+            lag=self.resolver_config.clock_skew,
         )
         self.restore_seconds["assess"] = time.perf_counter() - t0
         log.info(

@@ -140,25 +140,61 @@ class AssessPart:
     reported by every stage-1 source, and the last sequence number applied per
     source (messages re-sent by a restarted stage 1 have ``seq <= last`` and are
     dropped, so a crash never double-counts a resolution).
+
+    ``sources`` is the number of stage-1 partitions and ``lag`` the resolver's
+    ``clock_skew``: stage 2 may apply items up to the resolvers' *horizon*,
+    ``min(watermark over all sources) - clock_skew`` (every result before it has
+    been emitted, as in replay); until every source has reported, nothing is due.
+
+    Checkpoint layout: the whole partition state (series, queued items, clock,
+    sequence numbers) is one JSON document, cut into records of at most
+    :attr:`CHUNK` bytes under keys ``<p>/g/<generation>/<i>``, then the
+    ``<p>/m/`` record naming the generation and its chunk count, then
+    tombstones for the previous generation. A checkpoint interrupted by a crash
+    leaves the previous generation intact (its meta record still names it), so a
+    restore never mixes two checkpoints, and no record exceeds Kafka's message
+    size however long the queue of items waiting for the watermark grows.
     """
+
+    CHUNK: ClassVar[int] = 256 * 1024
 
     def __init__(
         self,
         partition: int,
         make_assessor: Callable[[], Any],
         entries: Iterable[tuple[str, str, bytes]] = (),
+        *,
+        sources: int = 0,
+        lag: float = 0.0,
     ) -> None:
         self.partition = partition
+        self.sources = sources
+        self.lag = lag
         self.assessor = make_assessor()
         blobs: dict[str, bytes] = {}
+        chunks: dict[str, bytes] = {}
         meta: dict[str, Any] = {}
         for kind, key, raw in entries:
             if kind == "m":
                 meta = json.loads(raw)
-            elif kind == "k":
+            elif kind == "k":  # layout of one record per series (before generations)
                 blobs[key] = raw
-        if blobs:
-            self.assessor.load(blobs)
+            elif kind == "g":
+                chunks[key] = raw
+        self.gen: int = meta.get("gen", 0)
+        self.chunks: int = meta.get("chunks", 0)
+        if "gen" in meta:
+            doc = json.loads(b"".join(chunks[f"{self.gen}/{i}"] for i in range(self.chunks)))
+            meta = doc["meta"]
+            series = {k: _dumps(v).encode() for k, v in doc["series"].items()}
+        else:
+            series = blobs
+        # records to delete at the next checkpoint: older layouts, unfinished generations
+        self.stale: set[str] = {f"k/{k}" for k in blobs} | {
+            f"g/{k}" for k in chunks if not k.startswith(f"{self.gen}/")
+        }
+        if series:
+            self.assessor.load(series)
         if meta.get("clock") is not None and hasattr(self.assessor, "load_clock_state"):
             self.assessor.load_clock_state(meta["clock"])
         self.last_seq: dict[int, int] = {int(k): v for k, v in meta.get("last_seq", {}).items()}
@@ -166,26 +202,29 @@ class AssessPart:
         advanced = meta.get("advanced")
         self.advanced: float = -math.inf if advanced is None else advanced
         self.has_items: bool = bool(meta.get("has_items", False))
-        self.written: set[str] = set(blobs)
         self.changed = False
         self.offset: int | None = None
 
     @property
     def watermark(self) -> float:
-        """Min watermark over the stage-1 sources heard from (-inf before any)."""
-        return min(self.ticks.values()) if self.ticks else -math.inf
+        """Horizon of stage 1: min watermark over all its sources minus ``lag``
+        (-inf until every source has reported).
+
+        Not just the sources heard from: a source that has not reported yet may
+        still send results from before the others' watermarks, and a result
+        applied after a later one or after a later clock tick changes the
+        detectors' sequence (the replay applies them in event-time order).
+        """
+        if not self.ticks or len(self.ticks) < self.sources:
+            return -math.inf
+        return min(self.ticks.values()) - self.lag
 
     def checkpoint(self) -> dict[bytes, bytes | None]:
+        """Writes, in order: the new generation's chunks, the meta record, tombstones."""
         if not self.changed:
             return {}
         self.changed = False
         p = self.partition
-        keys = list(self.assessor.keys())
-        blobs = self.assessor.export(keys) if keys else {}
-        out: dict[bytes, bytes | None] = {f"{p}/k/{k}".encode(): bytes(v) for k, v in blobs.items()}
-        for gone in self.written - set(blobs):
-            out[f"{p}/k/{gone}".encode()] = None
-        self.written = set(blobs)
         meta = {
             "last_seq": self.last_seq,
             "ticks": self.ticks,
@@ -194,7 +233,30 @@ class AssessPart:
         }
         if hasattr(self.assessor, "clock_state"):  # queued items, tick position
             meta["clock"] = self.assessor.clock_state()
-        out[f"{p}/m/".encode()] = _dumps(meta).encode()
+        keys = list(self.assessor.keys())
+        blobs = self.assessor.export(keys) if keys else {}
+        doc = b"".join(
+            [
+                b'{"meta":',
+                _dumps(meta).encode(),
+                b',"series":{',
+                b",".join(_dumps(k).encode() + b":" + bytes(v) for k, v in blobs.items()),
+                b"}}",
+            ]
+        )
+        gen = self.gen + 1
+        n = max(1, -(-len(doc) // self.CHUNK))
+        out: dict[bytes, bytes | None] = {
+            f"{p}/g/{gen}/{i}".encode(): doc[i * self.CHUNK : (i + 1) * self.CHUNK]
+            for i in range(n)
+        }
+        out[f"{p}/m/".encode()] = _dumps({"gen": gen, "chunks": n}).encode()
+        for i in range(self.chunks if self.gen else 0):
+            out[f"{p}/g/{self.gen}/{i}".encode()] = None
+        for key in self.stale:  # (an unfinished generation may have the new number)
+            out.setdefault(f"{p}/{key}".encode(), None)
+        self.stale = set()
+        self.gen, self.chunks = gen, n
         return out
 
 
