@@ -54,8 +54,10 @@ on top of it double-applies them. So instead:
    events after it were never acked, hence never committed, so they are
    re-delivered and re-applied to exactly the state they were first applied
    to. The checkpoint also records the last input offset it covers, and
-   input messages at or before it are skipped, so a crash between checkpoint
-   and offset commit does not re-apply events either (the resolver would
+   input messages at or before the last offset applied to the state (that
+   one after a restore) are skipped, so a crash between checkpoint and offset
+   commit, or a rebalance that rewinds the consumer under a state that
+   already has the events, does not re-apply events either (the resolver would
    drop them by event_id, but count them as duplicates). The resolver counters therefore come
    out the same as without the crash (tested with SIGKILL).
 4. Re-processing re-emits the same deliveries with the same ``seq`` (the
@@ -226,7 +228,11 @@ class Worker:
         for event in events:
             msg = event.message
             part = self.resolve_parts.get(msg.partition) or self._restore_resolve(msg.partition)
-            if msg.offset <= part.applied:
+            # Already in this state: redelivered after a crash between
+            # checkpoint and commit (offset <= the checkpointed one), or after
+            # a rebalance that kept (or rebuilt) the state but rewound the
+            # consumer to the last commit.
+            if part.offset is not None and msg.offset <= part.offset:
                 self.redelivered += 1
                 continue
             part.offset = msg.offset
