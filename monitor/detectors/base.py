@@ -19,8 +19,10 @@ bit-for-bit like the uninterrupted one.
 
 from __future__ import annotations
 
+import json
 import math
 from abc import ABC, abstractmethod
+from statistics import NormalDist
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -31,6 +33,7 @@ __all__ = [
     "Detector",
     "DetectorParams",
     "cusum_threshold",
+    "dispersion",
     "siegmund_arl",
 ]
 
@@ -39,6 +42,21 @@ class DetectorParams(BaseModel):
     """Base of the per-detector parameter models (frozen, unknown keys rejected)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+_PARAMS: dict[tuple[type[DetectorParams], str], DetectorParams] = {}
+
+
+def _shared_params(model: type[DetectorParams], fields: dict[str, Any]) -> DetectorParams:
+    """One (frozen, hence shareable) params instance per distinct set of values: restoring
+    thousands of series would otherwise hold thousands of identical pydantic models."""
+    key = (model, json.dumps(fields, sort_keys=True))
+    params = _PARAMS.get(key)
+    if params is None:
+        if len(_PARAMS) >= 4096:
+            _PARAMS.clear()
+        params = _PARAMS[key] = model(**fields)
+    return params
 
 
 class Detector(ABC):
@@ -109,7 +127,7 @@ class Detector(ABC):
         """Rebuild a detector from :meth:`to_state` output."""
         if state.get("detector") != cls.name:
             raise ValueError(f"state is for detector {state.get('detector')!r}, not {cls.name!r}")
-        obj = cls(cls.params_model(**state["params"]))
+        obj = cls(_shared_params(cls.params_model, state["params"]))
         for field in cls._state_fields:
             val = state[field.lstrip("_")]
             setattr(obj, field, list(val) if isinstance(val, list) else val)
@@ -138,6 +156,10 @@ class CusumParams(DetectorParams):
     phi: float | None = Field(None, ge=1.0)
     """Over-dispersion factor; ``None`` estimates it during warm-up."""
     max_phi: float = Field(10.0, ge=1.0)
+    dispersion_alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    """An over-dispersion estimate is used only when significant at this level (a chi-square
+    test of the warm-up batches); otherwise ``phi = 1`` (an i.i.d. stream keeps i.i.d.
+    thresholds instead of ones inflated by the noise of its own estimate)."""
     arl: float = Field(1e6, ge=100.0)
     """Target mean number of in-control observations between false alarms."""
     multipliers: tuple[float, ...] = Field((2.0, 4.0, 8.0), min_length=1, max_length=8)
@@ -253,3 +275,27 @@ def cusum_threshold(mu: float, sigma: float, arl: float) -> float:
         else:
             hi = mid
     return hi
+
+
+def _chi2_quantile(q: float, df: int) -> float:
+    """Wilson-Hilferty approximation of the chi-square quantile (good to ~1% for df >= 3)."""
+    z = NormalDist().inv_cdf(q)
+    c = 2.0 / (9.0 * df)
+    return df * (1.0 - c + z * math.sqrt(c)) ** 3
+
+
+def dispersion(ratio: float, batches: int, alpha: float, max_phi: float) -> float:
+    """Over-dispersion factor from warm-up batches: ``ratio`` is the observed variance of
+    the batch statistics over their variance under independence, from ``batches`` batches.
+
+    Under independence ``(batches - 1) * ratio`` is chi-square with ``batches - 1`` degrees
+    of freedom; ``ratio`` is used (clipped to ``[1, max_phi]``) only when it exceeds that
+    distribution's ``1 - alpha`` quantile, else 1.
+
+    >>> dispersion(1.3, 20, 0.05, 10.0), dispersion(3.0, 20, 0.05, 10.0)
+    (1.0, 3.0)
+    """
+    df = batches - 1
+    if df < 1 or not ratio > _chi2_quantile(1.0 - alpha, df) / df:
+        return 1.0
+    return min(max(ratio, 1.0), max_phi)

@@ -10,13 +10,15 @@ volume. The larger alternatives make big shifts fast to detect.
 Thresholds are set per CUSUM with Siegmund's corrected Brownian approximation
 for a target in-control average run length ``arl`` of the whole bank (a union
 bound over the CUSUMs), evaluated at the worst in-control rate ``p0 -/+
-null_shift x min_effect`` (so shifts below half the minimum effect stay below
-the false-alarm budget however high the volume; shifts between half and the
-full minimum effect are a grey zone), with the in-control variance inflated by the
+null_shift x min_effect`` (so shifts below a third of the minimum effect stay
+below the false-alarm budget however high the volume; shifts between a third and
+the full minimum effect are a grey zone), with the in-control variance inflated by the
 over-dispersion factor ``phi`` estimated during warm-up from the spread of
 per-batch counts relative to binomial (clinicians and hours differ, so real
 streams are over-dispersed; ``phi > 1`` raises the thresholds just enough for
-heterogeneous but stationary streams to stay quiet).
+heterogeneous but stationary streams to stay quiet; the estimate is used only
+when a chi-square test finds it significant, so an i.i.d. stream is not
+penalised for the noise of its own estimate).
 
 When ``p0`` is learned in warm-up, its sampling error is absorbed by moving the
 reference ``warmup_margin`` standard errors towards the alarm side.
@@ -43,7 +45,7 @@ import math
 
 from pydantic import Field, model_validator
 
-from monitor.detectors.base import CusumBank, CusumParams, cusum_threshold
+from monitor.detectors.base import CusumBank, CusumParams, cusum_threshold, dispersion
 
 __all__ = ["BernoulliCUSUM", "BernoulliParams"]
 
@@ -63,9 +65,16 @@ class BernoulliParams(CusumParams):
     warmup_seconds: float = Field(0.0, ge=0.0)
     """Also require this much event time in warm-up (e.g. a week, to cover the diurnal
     mix); needs ``t`` in ``update``."""
+    warmup_events: int = Field(0, ge=0)
+    """Also require this many successes in warm-up: a rare rate (flags) learned from a
+    handful of events is too uncertain to compare with (relative error ~ 1/sqrt(n))."""
     multipliers: tuple[float, ...] = Field((2.0, 4.0, 8.0, 16.0), min_length=1, max_length=8)
     warmup_margin: float = Field(1.0, ge=0.0)
     """Standard errors of the learned p0 to move the reference towards the alarm side."""
+    null_shift: float = Field(1.0 / 3.0, ge=0.0, lt=1.0)
+    """Shifts up to a third of the minimum effect keep the false-alarm target ``arl`` (1 point
+    of a 3-point minimum effect). Half would cost about 13% more delay on a shift of three
+    times the minimum effect (bench/bench_bernoulli.py)."""
 
     @model_validator(mode="after")
     def _check(self) -> BernoulliParams:
@@ -190,7 +199,7 @@ class BernoulliCUSUM(CusumBank):
             mean = self._csum / self._nb
             var = (self._csq - self._nb * mean * mean) / (self._nb - 1)
             pb = min(max(mean / k, _PMIN), 1 - _PMIN)
-            phi = min(max(var / (k * pb * (1 - pb)), 1.0), p.max_phi)
+            phi = dispersion(var / (k * pb * (1 - pb)), self._nb, p.dispersion_alpha, p.max_phi)
         self._arm(p0, phi)
 
     # -- protocol ---------------------------------------------------------------------------
@@ -214,7 +223,7 @@ class BernoulliCUSUM(CusumBank):
                 self._bsum = 0
             if t is not None and self._t0 is None:
                 self._t0 = t
-            if self._n >= self.params.warmup and (
+            if self._n >= self.params.warmup and self._sum >= self.params.warmup_events and (
                 self.params.warmup_seconds <= 0.0
                 or (t is not None and self._t0 is not None
                     and t - self._t0 >= self.params.warmup_seconds)

@@ -38,7 +38,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from monitor.detectors.base import CusumBank, CusumParams, cusum_threshold
+from monitor.detectors.base import CusumBank, CusumParams, cusum_threshold, dispersion
 
 __all__ = ["MeanShiftCUSUM", "MeanShiftParams"]
 
@@ -192,7 +192,7 @@ class MeanShiftCUSUM(CusumBank):
             k = p.batch_size
             mean = self._csum / self._nb
             var = (self._csq - self._nb * mean * mean) / (self._nb - 1)
-            phi = min(max(var * k / (sigma * sigma), 1.0), p.max_phi)
+            phi = dispersion(var * k / (sigma * sigma), self._nb, p.dispersion_alpha, p.max_phi)
         self._sample = []
         self._mu, self._sigma, self._phi = mu, sigma, phi
         if self._hist and p.mu0 is None and p.sigma0 is None:
