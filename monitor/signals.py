@@ -58,7 +58,15 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
         SignalSpec(
             "acceptance_rate",
             BernoulliCUSUM,
-            {"direction": "down", "min_effect": 0.03, "warmup_seconds": _WARMUP},
+            # The clinician mix of a weekend afternoon can dip acceptance by ~3 points for
+            # an hour or two: a 2,000-observation recent level (the minimum-effect gate)
+            # does not follow such dips, and costs little delay on lasting shifts.
+            {
+                "direction": "down",
+                "min_effect": 0.03,
+                "warmup_seconds": _WARMUP,
+                "recent_window": 2000,
+            },
             _EVERYWHERE,
         ),
         SignalSpec(
@@ -71,9 +79,8 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
                 "min_effect": 0.10,
                 "recent_window": 3000,
                 "warmup_seconds": _WARMUP,
-                # Flags come in clusters (one bad draft, several clinicians): a fixed
-                # allowance, since batch variance of a 0.3% rate is too noisy to learn.
-                "phi": 3.0,
+                "phi": 3.0,  # the expiry timing above also inflates short-term variance
+                "null_shift": 0.5,
             },
             _EVERYWHERE,
         ),
@@ -87,9 +94,12 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
                 "warmup": 10000,
                 "recent_window": 3000,
                 "warmup_seconds": _WARMUP,
-                # Flags come in clusters (one bad draft, several clinicians): a fixed
-                # allowance, since batch variance of a 0.3% rate is too noisy to learn.
-                "phi": 3.0,
+                # A fixed allowance: batch variance of a 0.3% rate is too noisy to learn.
+                # 3.0 missed a 4-day tripling (seeds/flag-spike); 1.0 false-alarmed.
+                "phi": 1.5,
+                # p0 from at least 100 flags (+-10%): from the ~40 flags of 10,000
+                # observations it came out low enough to false-alarm on three seeds.
+                "warmup_events": 100,
             },
             frozenset({"exact", "version", "feature"}),
         ),
