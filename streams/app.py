@@ -349,7 +349,9 @@ class Worker:
     def _restore_resolve(self, p: int) -> ResolvePart:
         t0 = time.perf_counter()
         entries = self._entries(self.resolve_table, p)
-        part = self.resolve_parts[p] = ResolvePart(p, self.resolver_config, entries)
+        part = self.resolve_parts[p] = ResolvePart(
+            p, self.resolver_config, entries, store=self.resolve_table.data
+        )
         self.restore_seconds["resolve"] = time.perf_counter() - t0
         log.info(
             "resolve partition %d restored: %d entries, seq %d, watermark %s",

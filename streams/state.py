@@ -75,9 +75,37 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def _envelope(gen: int, new: bytes | None, old: bytes | None) -> bytes:
+    return b'{"g":%d,"v":%s,"o":%s}' % (gen, new or b"null", old or b"null")
+
+
+def _committed(raw: bytes | None, gen: int) -> bytes | None:
+    """The value a stored stage-1 record holds as of the committed generation ``gen``."""
+    if raw is None:
+        return None
+    raw = bytes(raw)
+    if not raw.startswith(b'{"g":'):
+        return raw  # written before generations: always committed
+    env = json.loads(raw)
+    value = env["v"] if env["g"] <= gen else env["o"]
+    return None if value is None else _dumps(value).encode()
+
+
 class ResolvePart:
     """Stage-1 state of one input partition: a Resolver over DirtyDicts, plus
     ``seq`` (messages emitted to stage 2 so far; stage 2 drops re-sent ones).
+
+    Checkpoint layout: one record per changed entry, key ``<p>/<map>/<key>``,
+    then the ``<p>/c/`` record (counters, seq, input offset and the checkpoint's
+    *generation*). Entries are written incrementally, so a crash can cut a
+    checkpoint after some entries and before its ``c`` record; each entry
+    record therefore carries its generation and the value it replaces
+    (``{"g": gen, "v": new, "o": old}``, ``null`` = absent). A restore takes
+    ``v`` from generations up to the committed one and ``o`` from later ones,
+    so it never mixes two checkpoints (a resolver with entries from a newer
+    checkpoint than its counters and offset would count re-delivered events as
+    duplicates). ``store`` is where the written records are kept (the table's
+    local data); a deleted entry becomes a real tombstone one checkpoint later.
     """
 
     MAPS = ("suggestions", "outcomes", "feedback", "seen", "resolved")
@@ -90,20 +118,47 @@ class ResolvePart:
     }
 
     def __init__(
-        self, partition: int, config: ResolverConfig, entries: Iterable[tuple[str, str, bytes]] = ()
+        self,
+        partition: int,
+        config: ResolverConfig,
+        entries: Iterable[tuple[str, str, bytes]] = (),
+        *,
+        store: MutableMapping[bytes, bytes] | None = None,
     ) -> None:
         self.partition = partition
         self.maps = {name: DirtyDict() for name in self.MAPS}
+        self._own_store = store is None
+        self.store: MutableMapping[bytes, bytes] = {} if store is None else store
         counters: dict[str, Any] = {}
         meta: dict[str, Any] = {}
         by_short = {v: k for k, v in self._SHORT.items()}
+        rest = []
         for kind, key, raw in entries:
             if kind == "c":
                 blob = json.loads(raw)
                 counters = blob["counters"]
                 meta = blob["meta"]
             else:
-                dict.__setitem__(self.maps[by_short[kind]], key, json.loads(raw))
+                rest.append((kind, key, bytes(raw)))
+        self.gen: int = meta.get("gen", 0)
+        newest = self.gen
+        self.tombstones: set[bytes] = set()  # committed deletions still stored as records
+        for kind, key, raw in rest:
+            table = self.maps[by_short[kind]]
+            if not raw.startswith(b'{"g":'):
+                dict.__setitem__(table, key, json.loads(raw))
+                continue
+            env = json.loads(raw)
+            g = env["g"]
+            newest = max(newest, g)
+            value = env["v"] if g <= self.gen else env["o"]
+            if g > self.gen:  # from a checkpoint cut by a crash: rewrite it next time
+                table.dirty.add(key)
+            elif value is None:
+                self.tombstones.add(f"{partition}/{kind}/{key}".encode())
+            if value is not None:
+                dict.__setitem__(table, key, value)
+        self._next_gen = newest + 1
         self.counters: dict[str, Any] = counters
         self.seq: int = meta.get("seq", 0)
         self.last_tick: float = -math.inf
@@ -115,23 +170,44 @@ class ResolvePart:
         self.applied: int = -1 if self.offset is None else self.offset
 
     def checkpoint(self) -> dict[bytes, bytes | None]:
-        """Writes for everything changed since the last call (values serialized now)."""
+        """Writes for everything changed since the last call (values serialized now),
+        the ``c`` record last."""
         out: dict[bytes, bytes | None] = {}
         p = self.partition
+        gen, committed = self._next_gen, self.gen
+        store = self.store
+        deleted: set[bytes] = set()
         for name, table in self.maps.items():
             short = self._SHORT[name]
             for key in table.take_dirty():
+                k = f"{p}/{short}/{key}".encode()
+                raw = store.get(k)
+                old = None if raw is None else _committed(raw, committed)
                 value = table.get(key, _MISSING)
-                out[f"{p}/{short}/{key}".encode()] = (
-                    None if value is _MISSING else _dumps(value).encode()
-                )
+                if value is not _MISSING:
+                    out[k] = _envelope(gen, _dumps(value).encode(), old)
+                elif old is not None:
+                    out[k] = _envelope(gen, None, old)  # a tombstone next time
+                    deleted.add(k)
+                elif raw is not None:
+                    out[k] = None  # only an uncommitted record: delete it
         if self.changed or out:
+            for k in self.tombstones:
+                out.setdefault(k, None)
+            self.tombstones = deleted
             self.changed = False
             blob = {
                 "counters": dict(self.counters),
-                "meta": {"seq": self.seq, "offset": self.offset},
+                "meta": {"seq": self.seq, "offset": self.offset, "gen": gen},
             }
             out[f"{p}/c/".encode()] = _dumps(blob).encode()
+            self.gen, self._next_gen = gen, gen + 1
+            if self._own_store:
+                for k, v in out.items():
+                    if v is None:
+                        store.pop(k, None)
+                    else:
+                        store[k] = v
         return out
 
 
