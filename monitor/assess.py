@@ -180,9 +180,9 @@ class Assessor:
             return
         complete = True
         for slot, det in state.detectors.items():
-            if det is None:
-                continue
-            if getattr(det, "reference", None) is None:
+            if det is None or not hasattr(type(det), "reference"):
+                continue  # drift detectors keep no inheritable reference
+            if det.reference is None:  # type: ignore[attr-defined]
                 complete = False
                 continue
             bkey = f"{skey}|{slot}"
