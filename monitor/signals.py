@@ -18,6 +18,7 @@ from monitor.detectors.bernoulli import BernoulliCUSUM
 from monitor.detectors.distribution import CategoricalDrift, HistogramDrift
 from monitor.detectors.funnel import FunnelOutlier
 from monitor.detectors.numeric import MeanShiftCUSUM
+from monitor.detectors.score import ScoreDrift
 from monitor.detectors.silence import SilenceDetector
 from monitor.records import ALL, SeriesKey
 
@@ -115,7 +116,7 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
             {"direction": "up", "transform": "log", "unit": "abs", "min_effect": 0.25},
             _PER_VERSION,
         ),
-        SignalSpec("score_drift", HistogramDrift, {"bounds": (0.0, 1.0)}, _PER_VERSION),
+        SignalSpec("score_drift", ScoreDrift, {"bounds": (0.0, 1.0)}, _PER_VERSION),
         SignalSpec("input_drift", HistogramDrift, {"bounds": None}, _PER_VERSION),
         SignalSpec(
             "site_outlier",

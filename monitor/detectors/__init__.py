@@ -15,6 +15,7 @@ from monitor.detectors.distribution import (
 )
 from monitor.detectors.funnel import FunnelOutlier, FunnelParams
 from monitor.detectors.numeric import MeanShiftCUSUM, MeanShiftParams
+from monitor.detectors.score import ScoreDrift, ScoreDriftParams
 from monitor.detectors.silence import SilenceDetector, SilenceParams
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "HistogramParams",
     "MeanShiftCUSUM",
     "MeanShiftParams",
+    "ScoreDrift",
+    "ScoreDriftParams",
     "SilenceDetector",
     "SilenceParams",
 ]

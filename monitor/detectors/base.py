@@ -34,6 +34,7 @@ __all__ = [
     "DetectorParams",
     "cusum_threshold",
     "dispersion",
+    "shared_params",
     "siegmund_arl",
 ]
 
@@ -47,7 +48,7 @@ class DetectorParams(BaseModel):
 _PARAMS: dict[tuple[type[DetectorParams], str], DetectorParams] = {}
 
 
-def _shared_params(model: type[DetectorParams], fields: dict[str, Any]) -> DetectorParams:
+def shared_params(model: type[DetectorParams], fields: dict[str, Any]) -> DetectorParams:
     """One (frozen, hence shareable) params instance per distinct set of values: restoring
     thousands of series would otherwise hold thousands of identical pydantic models."""
     key = (model, json.dumps(fields, sort_keys=True))
@@ -127,7 +128,7 @@ class Detector(ABC):
         """Rebuild a detector from :meth:`to_state` output."""
         if state.get("detector") != cls.name:
             raise ValueError(f"state is for detector {state.get('detector')!r}, not {cls.name!r}")
-        obj = cls(_shared_params(cls.params_model, state["params"]))
+        obj = cls(shared_params(cls.params_model, state["params"]))
         for field in cls._state_fields:
             val = state[field.lstrip("_")]
             setattr(obj, field, list(val) if isinstance(val, list) else val)

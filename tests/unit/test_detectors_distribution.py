@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from monitor.detectors import CategoricalDrift, CategoricalParams, HistogramDrift, HistogramParams
+from monitor.detectors import (
+    CategoricalDrift,
+    CategoricalParams,
+    HistogramDrift,
+    HistogramParams,
+    ScoreDrift,
+)
 
 T0 = 1_700_000_000.0
 
@@ -104,3 +110,17 @@ def test_time_clock_requires_t() -> None:
 def test_params_validation(model: type, kwargs: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         model(**kwargs)
+
+
+def test_score_drift_quiet_on_diurnal_mix_and_faster_on_level_shifts() -> None:
+    """ScoreDrift adds a level CUSUM to the PSI: same quiet through the day/night mix,
+    earlier on a sudden level shift."""
+    rng = np.random.default_rng(0)
+    t = diurnal_times(rng, 14)
+    assert run(ScoreDrift(), scores(rng, t, None).tolist(), t.tolist()) == []
+    shift = T0 + 10 * 86400 + 10 * 3600
+    xs = scores(rng, t, shift).tolist()
+    both = run(ScoreDrift(), xs, t.tolist())
+    psi = run(HistogramDrift(), xs, t.tolist())
+    assert both and both[0][1] and psi and psi[0][1]
+    assert shift < both[0][0] < psi[0][0]

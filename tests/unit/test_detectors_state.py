@@ -17,6 +17,7 @@ import monitor.detectors.bernoulli
 import monitor.detectors.distribution
 import monitor.detectors.funnel
 import monitor.detectors.numeric
+import monitor.detectors.score
 import monitor.detectors.silence
 from monitor.detectors import (
     BernoulliCUSUM,
@@ -25,6 +26,7 @@ from monitor.detectors import (
     FunnelOutlier,
     HistogramDrift,
     MeanShiftCUSUM,
+    ScoreDrift,
     SilenceDetector,
 )
 
@@ -92,6 +94,10 @@ CASES: dict[str, tuple[Callable[[], Detector], Callable[[np.random.Generator], l
         _hist,
     ),
     "hist_q": (lambda: HistogramDrift(bounds=None, clock="count", half_life=300), _hist_q),
+    "score": (
+        lambda: ScoreDrift(warmup=1000, warmup_seconds=3600, half_life=3600, mean_warmup=1000),
+        _hist,
+    ),
     "cat": (
         lambda: CategoricalDrift(warmup=1000, warmup_seconds=3600, half_life=3600, min_count=50),
         _cat,
@@ -142,8 +148,8 @@ def test_state_is_compact_json(case: str) -> None:
             sizes.append(0)
     final = len(json.dumps(det.to_state(), allow_nan=False))
     # steady state, and the transient peak while warm-up samples are held
-    limit = {"silence": 4000, "cat": 1200}.get(case, 800)
-    peak = {"hist_q": 5000, "mean": 3500, "cat": 2500}.get(case, limit)
+    limit = {"silence": 4000, "cat": 1200, "score": 1800}.get(case, 800)
+    peak = {"hist_q": 5000, "mean": 3500, "cat": 2500, "score": 4300}.get(case, limit)
     assert final <= limit and max(sizes) <= peak
 
 
@@ -160,6 +166,7 @@ def test_from_state_rejects_other_detector() -> None:
         monitor.detectors.distribution,
         monitor.detectors.funnel,
         monitor.detectors.numeric,
+        monitor.detectors.score,
         monitor.detectors.silence,
     ],
 )
