@@ -78,14 +78,21 @@ def pythonpath() -> str:
     return f"{first}{os.pathsep}{ROOT}" if first else str(ROOT)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    """A free local port, preferring the 63xx range."""
+    """A free local port, preferring the 63xx range; never the same one twice in a
+    process (a worker binds its port only once it runs)."""
     for port in range(6300 + os.getpid() % 50, 6400):
+        if port in _HANDED_OUT:
+            continue
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
             except OSError:
                 continue
+            _HANDED_OUT.add(port)
             return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
