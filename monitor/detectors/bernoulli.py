@@ -156,7 +156,9 @@ class BernoulliCUSUM(CusumBank):
         m = p.min_effect * p0 if p.relative else p.min_effect
         margin = 0.0
         if p.p0 is None:
-            margin = p.warmup_margin * math.sqrt(phi * p0 * (1 - p0) / max(p.warmup, 1))
+            # the observations p0 was learned from (warm-up may run past ``warmup``)
+            n = self._nb * p.batch_size + self._bn
+            margin = p.warmup_margin * math.sqrt(phi * p0 * (1 - p0) / max(n, p.warmup, 1))
         signs = {"down": (-1,), "up": (1,), "both": (-1, 1)}[p.direction]
         specs: list[tuple[float, float, int]] = []
         for sign in signs:
