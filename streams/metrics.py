@@ -50,6 +50,12 @@ class PipelineCollector(Collector):
         )
         red.add_metric([], w.redelivered)
         yield red
+        rew = CounterMetricFamily(
+            "vitals_worker_input_rewinds",
+            "Seeks back to input offsets the consumer skipped (see Worker.rewind).",
+        )
+        rew.add_metric([], getattr(w, "rewinds", 0))
+        yield rew
         dup = CounterMetricFamily(
             "vitals_worker_redelivered_dropped",
             "Stage-2 messages dropped as re-sent by a restarted stage 1.",

@@ -183,3 +183,37 @@ def test_resolve_checkpoint_cut_by_a_crash_restores_the_previous_one(cut: float)
     assert _resolver_state(again) == _resolver_state(restored)
     live = sum(len(m) for m in restored.maps.values())
     assert len(durable) <= live + len(again.tombstones) + 1
+
+
+def test_input_gap_rewinds_the_consumer_then_accepts_a_real_gap(monkeypatch) -> None:
+    import asyncio
+    from types import SimpleNamespace
+
+    import streams.app as app
+
+    seeks: list = []
+
+    class Consumer:
+        async def seek(self, tp, offset) -> None:
+            seeks.append((tp.partition, offset))
+
+    worker = SimpleNamespace(app=SimpleNamespace(consumer=Consumer()), rewinds=0)
+    part = ResolvePart(0, ResolverConfig())
+
+    def msg(offset: int):
+        return SimpleNamespace(topic="in", partition=0, offset=offset)
+
+    clock = [100.0]
+    monkeypatch.setattr(app.time, "monotonic", lambda: clock[0])
+    run = asyncio.run
+    # 788 delivered, 789 skipped by the consumer: 790 is dropped and the consumer rewound
+    part.offset = 788
+    assert run(app.Worker.rewind(worker, part, msg(790))) is True
+    assert seeks == [(0, 789)] and worker.rewinds == 1
+    assert run(app.Worker.rewind(worker, part, msg(791))) is True  # in flight before the seek
+    assert seeks == [(0, 789)]
+    # 789 never comes (a real gap): after REWIND_WAIT the gap is accepted up to 790
+    clock[0] += app.REWIND_WAIT + 0.1
+    assert run(app.Worker.rewind(worker, part, msg(792))) is True
+    assert part.offset == 789 and seeks[-1] == (0, 790)
+    assert part.rewound_to is None  # 790, next, is in order again
