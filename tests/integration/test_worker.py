@@ -9,31 +9,20 @@ checkpointed with the state: after a restart they must be exact.
 from __future__ import annotations
 
 import json
-import os
-import re
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from worker_harness import WorkerProcess, free_port, interesting, read_all
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
 ROOT = Path(__file__).resolve().parents[2]
 BASE = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _ts(seconds: float) -> str:
@@ -95,81 +84,6 @@ BAD = [
 ]
 
 
-class WorkerProcess:
-    def __init__(self, config: Path, port: int, log: Path) -> None:
-        self.config, self.port, self.log = config, port, log
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
-        out = self.log.open("ab")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "--config", str(self.config)],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-    def get(self, path: str) -> tuple[int, str]:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=5) as r:
-                return r.status, r.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, ""
-        except OSError:
-            return 0, ""
-
-    def metrics(self) -> dict[str, float]:
-        """Samples summed over labels except the ones kept: 'name{label=value}' → sum."""
-        status, text = self.get("/metrics")
-        if status != 200:
-            return {}
-        out: dict[str, float] = {}
-        for line in text.splitlines():
-            if not line or line.startswith("#"):
-                continue
-            m = re.match(r"([a-zA-Z_:][\w:]*)(\{[^}]*\})? ([^ ]+)", line)
-            if not m:
-                continue
-            name, labels, value = m.group(1), m.group(2) or "", float(m.group(3))
-            out[name] = out.get(name, 0.0) + value
-            for lv in re.findall(r'(\w+)="([^"]*)"', labels):
-                if lv[0] in ("reason", "stage"):
-                    k = f"{name}{{{lv[0]}={lv[1]}}}"
-                    out[k] = out.get(k, 0.0) + value
-        return out
-
-    def wait(self, cond: Callable[[dict[str, float]], bool], timeout: float = 60) -> dict:
-        deadline = time.monotonic() + timeout
-        last: dict[str, float] = {}
-        while time.monotonic() < deadline:
-            assert self.proc is not None and self.proc.poll() is None, self.tail()
-            last = self.metrics()
-            if last and cond(last):
-                return last
-            time.sleep(0.5)
-        raise AssertionError(f"timed out; last metrics: {_interesting(last)}\n{self.tail()}")
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-
-    def tail(self, n: int = 40) -> str:
-        lines = self.log.read_text(errors="replace").splitlines()
-        return "\n".join(lines[-n:])
-
-
-def _interesting(m: dict[str, float]) -> dict[str, float]:
-    return {k: v for k, v in m.items() if k.startswith(("vitals_resolver_", "vitals_worker_"))}
-
-
 @pytest.fixture
 def setup(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -> Iterator[dict]:
     from kafka import KafkaProducer
@@ -177,7 +91,7 @@ def setup(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -> Iterator[dict]:
     input_topic = kafka_topic(2, prefix="vitals-in")
     dlq = kafka_topic(1, prefix="vitals-dlq")
     app_id = f"vitals-test-{uuid.uuid4().hex[:8]}"
-    port = _free_port()
+    port = free_port()
     config = tmp_path / "worker.yaml"
     config.write_text(
         json.dumps(
@@ -232,26 +146,6 @@ def setup(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -> Iterator[dict]:
     producer.close()
 
 
-def _read_all(bootstrap: str, topic: str, expect: int, timeout: float = 20) -> list:
-    from kafka import KafkaConsumer
-
-    consumer = KafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=2000,
-        group_id=None,
-    )
-    out: list = []
-    deadline = time.monotonic() + timeout
-    try:
-        while len(out) < expect and time.monotonic() < deadline:
-            out.extend(consumer)
-    finally:
-        consumer.close()
-    return out
-
-
 def test_dead_letters_and_good_events(setup) -> None:
     good = good_events(40)
     mixed: list = []
@@ -282,7 +176,7 @@ def test_dead_letters_and_good_events(setup) -> None:
     assert status == 200
     assert w.get("/readyz")[0] == 200
 
-    records = _read_all(setup["bootstrap"], setup["dlq"], len(bad_sent))
+    records = read_all(setup["bootstrap"], setup["dlq"], len(bad_sent))
     assert len(records) == len(bad_sent)
     assert sorted(r.value for r in records) == sorted(bad_sent)
     for r in records:
@@ -318,7 +212,7 @@ def test_restart_resumes_without_loss_or_double_count(setup, sig) -> None:
     m = w2.wait(lambda m: m.get("vitals_resolver_events_total", 0) >= total, timeout=90)
     time.sleep(2)  # anything re-processed twice would show up now
     m = w2.metrics()
-    assert m["vitals_resolver_events_total"] == total, _interesting(m)
+    assert m["vitals_resolver_events_total"] == total, interesting(m)
     assert m["vitals_resolver_duplicates_total"] == len(dups) + len(second_dups)
     assert m["vitals_resolver_conflicting_suggestions_total"] == 0
     assert m["vitals_resolver_conflicting_outcomes_total"] == 0
