@@ -118,6 +118,34 @@ def _headers(message: Any) -> list[tuple[str, bytes]]:
     return [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in items]
 
 
+def offset_gap(part: Any, offset: int, now: float) -> tuple[bool, int | None]:
+    """A message at ``offset`` > ``part.offset + 1``: (skip it, offset to seek to).
+
+    faust's consumer can skip a message when it seeks (to the committed
+    offsets, at startup and rebalance) while records are in flight, and can
+    commit past it: the SIGKILL test lost input events that way. The first gap
+    seeks back to the first missing offset and skips what arrives meanwhile (it
+    comes again after the seek). A gap still there ``REWIND_WAIT`` seconds
+    later is real (compaction, transaction markers): it is accepted up to the
+    lowest offset seen since.
+    """
+    want = part.offset + 1
+    if part.rewound_to != want:
+        part.rewound_to, part.rewound_at, part.rewound_min = want, now, offset
+        return True, want
+    part.rewound_min = min(part.rewound_min, offset)
+    if now - part.rewound_at < REWIND_WAIT:
+        return True, None
+    first = part.rewound_min
+    log.warning("offsets %d..%d absent: gap accepted", want, first - 1)
+    part.offset, part.rewound_to = first - 1, None
+    return (False, None) if offset == first else (True, first)
+
+
+def _where(msg: Any, part: Any) -> tuple[str, int, int, int]:
+    return msg.topic, msg.partition, msg.offset, part.offset
+
+
 def _header(message: Any, name: str) -> bytes | None:
     for k, v in _headers(message):
         if k == name:
@@ -266,38 +294,14 @@ class Worker:
                 await self.tick(part)
 
     async def rewind(self, part: ResolvePart, msg: Any) -> bool:
-        """Input offsets after ``part.offset`` were never delivered: seek back to them.
-
-        faust's consumer can skip a message when it seeks (to the committed
-        offsets, at startup and rebalance) while records are in flight, and can
-        commit past it; the SIGKILL test lost events that way. The first gap
-        seeks back to the first missing offset and drops what arrives meanwhile
-        (it comes again after the seek). A gap still there ``REWIND_WAIT``
-        seconds later is real (compaction, transaction markers): it is accepted
-        up to the lowest offset seen since. True: skip this message.
-        """
-        want = part.offset + 1
-        now = time.monotonic()
-        tp = TP(msg.topic, msg.partition)
-        if part.rewound_to != want:
-            part.rewound_to, part.rewound_at, part.rewound_min = want, now, msg.offset
+        """Input offsets after ``part.offset`` were never delivered (see
+        :func:`offset_gap`): seek back to them. True: skip this message."""
+        skip, to = offset_gap(part, msg.offset, time.monotonic())
+        if to is not None:
             self.rewinds += 1
-            log.warning(
-                "input %s[%d]: offset %d after %d, rewinding to %d",
-                msg.topic, msg.partition, msg.offset, want - 1, want,
-            )  # fmt: skip
-            await self.app.consumer.seek(tp, want)
-            return True
-        part.rewound_min = min(part.rewound_min, msg.offset)
-        if now - part.rewound_at < REWIND_WAIT:
-            return True
-        first = part.rewound_min
-        log.warning("input %s[%d]: no offsets %d..%d", msg.topic, msg.partition, want, first - 1)
-        part.offset, part.rewound_to = first - 1, None
-        if msg.offset == first:
-            return False
-        await self.app.consumer.seek(tp, first)
-        return True
+            log.warning("%s[%d]: at %d after %d, seek to %d", *_where(msg, part), to)
+            await self.app.consumer.seek(TP(msg.topic, msg.partition), to)
+        return skip
 
     def pack(self, part: ResolvePart, items: list[Any], out: dict[int, list[bytes]]) -> None:
         """Number each (item, rollup key) delivery and add it to its destination's pack."""
@@ -404,13 +408,25 @@ class Worker:
 
     # -- stage 2: assess ----------------------------------------------------------
 
-    def on_assess(self, event: Any) -> None:
+    def on_assess(self, event: Any) -> tuple[Any, int] | None:
+        """Apply one stage-2 message; returns where to seek the consumer back to when
+        offsets were skipped (see :func:`offset_gap`)."""
         msg = event.message
         self.pending.append(event)
         self.events["assess"] += 1
         if self.make_assessor is None:
-            return
+            return None
         part = self.assess_parts.get(msg.partition) or self._restore_assess(msg.partition)
+        if part.offset is not None and msg.offset <= part.offset:
+            self.redelivered += 1  # already in this state
+            return None
+        if part.offset is not None and msg.offset > part.offset + 1:
+            skip, to = offset_gap(part, msg.offset, time.monotonic())
+            if to is not None:
+                self.rewinds += 1
+                log.warning("%s[%d]: at %d after %d, seek to %d", *_where(msg, part), to)
+            if skip:
+                return None if to is None else (TP(msg.topic, msg.partition), to)
         part.offset = msg.offset
         headers = _headers(msg)
         try:
@@ -655,7 +671,9 @@ def create_app(
     async def assess(stream: Any) -> None:
         async for event in stream.noack().events():
             async with w.lock:
-                w.on_assess(event)
+                seek = w.on_assess(event)
+                if seek is not None:
+                    await app.consumer.seek(*seek)
             await w.maybe_checkpoint()
 
     @app.timer(interval=settings.checkpoint_interval)

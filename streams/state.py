@@ -284,7 +284,10 @@ class AssessPart:
         self.advanced: float = -math.inf if advanced is None else advanced
         self.has_items: bool = bool(meta.get("has_items", False))
         self.changed = False
-        self.offset: int | None = None
+        self.offset: int | None = meta.get("offset")  # last assess-topic offset applied
+        self.rewound_to: int | None = None  # (see ResolvePart)
+        self.rewound_at: float = 0.0
+        self.rewound_min: int = 0
 
     @property
     def watermark(self) -> float:
@@ -311,6 +314,7 @@ class AssessPart:
             "ticks": self.ticks,
             "advanced": _finite(self.advanced),
             "has_items": self.has_items,
+            "offset": self.offset,
         }
         if hasattr(self.assessor, "clock_state"):  # queued items, tick position
             meta["clock"] = self.assessor.clock_state()

@@ -185,35 +185,20 @@ def test_resolve_checkpoint_cut_by_a_crash_restores_the_previous_one(cut: float)
     assert len(durable) <= live + len(again.tombstones) + 1
 
 
-def test_input_gap_rewinds_the_consumer_then_accepts_a_real_gap(monkeypatch) -> None:
-    import asyncio
-    from types import SimpleNamespace
+def test_offset_gap_seeks_back_once_then_accepts_a_real_gap() -> None:
+    from streams.app import REWIND_WAIT, offset_gap
 
-    import streams.app as app
+    for part in (ResolvePart(0, ResolverConfig()), AssessPart(0, Assessor)):
+        part.offset = 788  # 789 was skipped by the consumer: 790 comes next
+        assert offset_gap(part, 790, now=100.0) == (True, 789)  # skip it, seek back
+        assert offset_gap(part, 791, now=100.5) == (True, None)  # in flight before the seek
+        # 789 never comes (a real gap): after REWIND_WAIT it is accepted up to 790
+        assert offset_gap(part, 792, now=100.5 + REWIND_WAIT) == (True, 790)
+        assert part.offset == 789 and part.rewound_to is None  # 790, next, is in order
 
-    seeks: list = []
 
-    class Consumer:
-        async def seek(self, tp, offset) -> None:
-            seeks.append((tp.partition, offset))
-
-    worker = SimpleNamespace(app=SimpleNamespace(consumer=Consumer()), rewinds=0)
-    part = ResolvePart(0, ResolverConfig())
-
-    def msg(offset: int):
-        return SimpleNamespace(topic="in", partition=0, offset=offset)
-
-    clock = [100.0]
-    monkeypatch.setattr(app.time, "monotonic", lambda: clock[0])
-    run = asyncio.run
-    # 788 delivered, 789 skipped by the consumer: 790 is dropped and the consumer rewound
-    part.offset = 788
-    assert run(app.Worker.rewind(worker, part, msg(790))) is True
-    assert seeks == [(0, 789)] and worker.rewinds == 1
-    assert run(app.Worker.rewind(worker, part, msg(791))) is True  # in flight before the seek
-    assert seeks == [(0, 789)]
-    # 789 never comes (a real gap): after REWIND_WAIT the gap is accepted up to 790
-    clock[0] += app.REWIND_WAIT + 0.1
-    assert run(app.Worker.rewind(worker, part, msg(792))) is True
-    assert part.offset == 789 and seeks[-1] == (0, 790)
-    assert part.rewound_to is None  # 790, next, is in order again
+def test_assess_checkpoint_keeps_the_offset() -> None:
+    part = AssessPart(0, Assessor)
+    part.offset, part.changed = 41, True
+    restored = AssessPart(0, Assessor, _entries(dict(part.checkpoint())))
+    assert restored.offset == 41
