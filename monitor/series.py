@@ -132,10 +132,14 @@ class SeriesState:
         alerts: list[Alert] = []
         if self.role == "site":
             self._feed("no_data", 0, at, factory, alerts)
-        elif self.role == "feature" and at >= self.next_outlier and self.sites:
+        elif self.role == "feature" and self.sites:
+            # Assessed on the epoch-aligned grid of ``outlier_interval``: the schedule
+            # must not depend on which tick an engine happened to deliver first.
             if self.next_outlier == -math.inf:
-                self.next_outlier = at
-            self.next_outlier += outlier_interval
+                self.next_outlier = (at // outlier_interval + 1) * outlier_interval
+            if at < self.next_outlier:
+                return alerts
+            self.next_outlier = (at // outlier_interval + 1) * outlier_interval
             alerts.extend(self._assess_sites(at, factory, outlier_interval, half_life))
         return alerts
 
