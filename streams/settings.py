@@ -60,14 +60,6 @@ class WorkerSettings(BaseModel):
     checkpoint_events: int = Field(
         20000, ge=1, description="Also checkpoint after this many unacknowledged events."
     )
-    batch_events: int = Field(
-        1000, ge=1, description="Stage 1 resolves input in batches of up to this many events"
-    )
-    batch_within: float = Field(
-        0.05,
-        gt=0,
-        description="or of what arrived within this many seconds (adds up to this latency).",
-    )
     tick_interval: float = Field(
         60.0, gt=0, description="Event-time seconds of watermark progress between ticks."
     )
