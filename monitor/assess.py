@@ -61,8 +61,9 @@ class Assessor:
         self._override = override
         self.baselines: MutableMapping[str, Any] = {} if baselines is None else baselines
         self.series: dict[str, SeriesState] = {}
-        self._frozen: dict[str, int] = {}
-        """Cache: series -> detector count when all its detectors were frozen and recorded."""
+        self._unrecorded: dict[str, tuple[int, list[str]]] = {}
+        """Per series: (detector count when last listed, slots whose baseline is not yet
+        recorded), so only detectors still in warm-up are looked at after each item."""
         self._queue: list[tuple[float, int, str, int, str, Resolution | Flag]] = []
         self._seq = 0
         self._tick = self.config.tick_interval
@@ -121,7 +122,7 @@ class Assessor:
         else:
             alerts = state.observe_flag(item, self._factory)
         if state.role in ("exact", "version"):
-            self._record_baselines(state)
+            self._record_baselines(state, skey)
         return alerts
 
     def _on_tick(self, at: float) -> list[Alert]:
@@ -173,17 +174,27 @@ class Assessor:
             return None
         return DETECTOR_CLASSES[saved[0]].from_state(saved[1])
 
-    def _record_baselines(self, state: SeriesState) -> None:
-        skey = str(state.key)
-        n = len(state.detectors)
-        if self._frozen.get(skey) == n:  # every detector already frozen and recorded
+    def _record_baselines(self, state: SeriesState, skey: str) -> None:
+        dets = state.detectors
+        entry = self._unrecorded.get(skey)
+        if entry is None or entry[0] != len(dets):  # new series, or new detectors
+            slots = [
+                slot
+                for slot, det in dets.items()
+                # drift detectors keep no inheritable reference
+                if det is not None and hasattr(type(det), "reference")
+            ]
+            entry = self._unrecorded[skey] = (len(dets), slots)
+        slots = entry[1]
+        if not slots:
             return
-        complete = True
-        for slot, det in state.detectors.items():
-            if det is None or not hasattr(type(det), "reference"):
-                continue  # drift detectors keep no inheritable reference
+        waiting = []
+        for slot in slots:
+            det = dets.get(slot)
+            if det is None:
+                continue
             if det.reference is None:  # type: ignore[attr-defined]
-                complete = False
+                waiting.append(slot)
                 continue
             bkey = f"{skey}|{slot}"
             if bkey in self.baselines:
@@ -195,8 +206,7 @@ class Assessor:
                 if state.key.model_version not in versions:
                     versions.append(state.key.model_version)
                     self.baselines[vkey] = versions
-        if complete:
-            self._frozen[skey] = n
+        slots[:] = waiting
 
     # -- ownership and state -----------------------------------------------------------------
 
@@ -216,10 +226,12 @@ class Assessor:
         """Restore series exported by :meth:`export`."""
         for k, blob in blobs.items():
             self.series[k] = SeriesState.from_state(json.loads(blob))
+            self._unrecorded.pop(k, None)
 
     def drop(self, keys: Iterable[SeriesKey | str]) -> None:
         for k in keys:
             self.series.pop(str(k), None)
+            self._unrecorded.pop(str(k), None)
 
     def clock_state(self) -> dict[str, Any]:
         """The non-series state (watermark, tick position, queue) for checkpoints."""
