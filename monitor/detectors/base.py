@@ -197,6 +197,31 @@ class CusumBank(Detector):
     _s: list[float]
     _arms: list[tuple[float, ...]]
     _dir: int
+    # warm-up batches for the over-dispersion estimate (state fields of the subclass):
+    # observations and total of the open batch; closed batches, the sum and the sum
+    # of squares of their statistics
+    _bn: int
+    _bsum: float
+    _nb: int
+    _csum: float
+    _csq: float
+
+    def _batch_add(self, x: float, *, mean: bool) -> None:
+        """Add a warm-up observation; a full batch adds its total (``mean``: its mean)."""
+        self._bn += 1
+        self._bsum += x
+        if self._bn == self.params.batch_size:
+            self._nb += 1
+            b = self._bsum / self._bn if mean else self._bsum
+            self._csum += b
+            self._csq += b * b
+            self._bn = 0
+            self._bsum = 0
+
+    def _batch_moments(self) -> tuple[float, float]:
+        """Mean and sample variance of the closed batches' statistics."""
+        mean = self._csum / self._nb
+        return mean, (self._csq - self._nb * mean * mean) / (self._nb - 1)
 
     def _transition(self, fire: int, shift: float, half: float) -> bool:
         """Decide the alarm state after one step; True when ``firing`` changed.

@@ -198,8 +198,7 @@ class BernoulliCUSUM(CusumBank):
         phi = p.phi
         if phi is None:
             k = p.batch_size
-            mean = self._csum / self._nb
-            var = (self._csq - self._nb * mean * mean) / (self._nb - 1)
+            mean, var = self._batch_moments()
             pb = min(max(mean / k, _PMIN), 1 - _PMIN)
             phi = dispersion(var / (k * pb * (1 - pb)), self._nb, p.dispersion_alpha, p.max_phi)
         self._arm(p0, phi)
@@ -215,14 +214,7 @@ class BernoulliCUSUM(CusumBank):
         self._ewma += alpha * (xi - self._ewma)
         if self._p0 is None:
             self._sum += xi
-            self._bn += 1
-            self._bsum += xi
-            if self._bn == self.params.batch_size:
-                self._nb += 1
-                self._csum += self._bsum
-                self._csq += self._bsum * self._bsum
-                self._bn = 0
-                self._bsum = 0
+            self._batch_add(xi, mean=False)
             if t is not None and self._t0 is None:
                 self._t0 = t
             if self._n >= self.params.warmup and self._sum >= self.params.warmup_events and (

@@ -190,8 +190,7 @@ class MeanShiftCUSUM(CusumBank):
         phi = p.phi
         if phi is None:
             k = p.batch_size
-            mean = self._csum / self._nb
-            var = (self._csq - self._nb * mean * mean) / (self._nb - 1)
+            _, var = self._batch_moments()
             phi = dispersion(var * k / (sigma * sigma), self._nb, p.dispersion_alpha, p.max_phi)
         self._sample = []
         self._mu, self._sigma, self._phi = mu, sigma, phi
@@ -235,15 +234,7 @@ class MeanShiftCUSUM(CusumBank):
         d = y - self._wmean
         self._wmean += d / self._wn
         self._wm2 += d * (y - self._wmean)
-        self._bn += 1
-        self._bsum += y
-        if self._bn == self.params.batch_size:
-            self._nb += 1
-            bm = self._bsum / self._bn
-            self._csum += bm
-            self._csq += bm * bm
-            self._bn = 0
-            self._bsum = 0.0
+        self._batch_add(y, mean=True)
 
     def update(self, x: float | None, t: float | None = None) -> bool:
         """Feed one value (``t``, its event time, is accepted for the common protocol
