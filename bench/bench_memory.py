@@ -91,7 +91,7 @@ def build(keys: list[SeriesKey], tmpl: dict[str, dict] | None) -> Assessor:
 
 def touch(assessor: Assessor, at: float) -> None:
     """One more resolution per series (applied directly to its state)."""
-    for skey, state in assessor.series.items():
+    for state in assessor.series.values():
         k = state.key
         res = Resolution(
             "s", k.feature, "v0" if k.model_version == ALL else k.model_version,
@@ -99,7 +99,6 @@ def touch(assessor: Assessor, at: float) -> None:
             "edited", 60.0, 0.1, 0.7, None,
         )  # fmt: skip
         state.observe(res, assessor._factory)
-        assessor.series[skey] = state
 
 
 def rss() -> int:
