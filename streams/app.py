@@ -46,8 +46,10 @@ on top of it double-applies them. So instead:
    checkpoint swaps out the list of processed events and, in the same
    synchronous step, serializes the entries changed since the last checkpoint
    (:class:`~streams.state.DirtyDict`) into the tables' changelogs
-   (``value_type=bytes``, compacted, one record per changed key, key prefixed
-   by the partition), then ``await producer.flush()`` (changelog, stage-2
+   (``value_type=bytes``, compacted, keys prefixed by the partition; stage 1
+   writes a delta of the changed entries, or a base of its whole state once
+   the deltas outgrow the last one, stage 2 its whole state: see
+   :mod:`streams.state`), then ``await producer.flush()`` (changelog, stage-2
    messages and dead letters all durable), and only then acks the events.
    Faust commits acked offsets (and flushes again before committing).
 3. Hence the committed offset never passes the checkpointed state. After a
@@ -394,9 +396,7 @@ class Worker:
     def _restore_resolve(self, p: int) -> ResolvePart:
         t0 = time.perf_counter()
         entries = self._entries(self.resolve_table, p)
-        part = self.resolve_parts[p] = ResolvePart(
-            p, self.resolver_config, entries, store=self.resolve_table.data
-        )
+        part = self.resolve_parts[p] = ResolvePart(p, self.resolver_config, entries)
         self.restore_seconds["resolve"] = time.perf_counter() - t0
         log.info(
             "resolve partition %d restored: %d entries, seq %d, watermark %s",

@@ -75,37 +75,43 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _envelope(gen: int, new: bytes | None, old: bytes | None) -> bytes:
-    return b'{"g":%d,"v":%s,"o":%s}' % (gen, new or b"null", old or b"null")
+def _chunks(prefix: str, doc: bytes, size: int) -> dict[bytes, bytes]:
+    """``doc`` cut into records of at most ``size`` bytes: ``<prefix>/<i>`` → chunk."""
+    n = max(1, -(-len(doc) // size))
+    return {f"{prefix}/{i}".encode(): doc[i * size : (i + 1) * size] for i in range(n)}
 
 
-def _committed(raw: bytes | None, gen: int) -> bytes | None:
-    """The value a stored stage-1 record holds as of the committed generation ``gen``."""
-    if raw is None:
-        return None
-    raw = bytes(raw)
+def _legacy_value(raw: bytes, gen: int) -> Any:
+    """Value of a record of the old one-record-per-entry stage-1 layout as of the
+    committed generation ``gen`` (``None`` = absent)."""
     if not raw.startswith(b'{"g":'):
-        return raw  # written before generations: always committed
+        return json.loads(raw)
     env = json.loads(raw)
-    value = env["v"] if env["g"] <= gen else env["o"]
-    return None if value is None else _dumps(value).encode()
+    return env["v"] if env["g"] <= gen else env["o"]
 
 
 class ResolvePart:
     """Stage-1 state of one input partition: a Resolver over DirtyDicts, plus
     ``seq`` (messages emitted to stage 2 so far; stage 2 drops re-sent ones).
 
-    Checkpoint layout: one record per changed entry, key ``<p>/<map>/<key>``,
-    then the ``<p>/c/`` record (counters, seq, input offset and the checkpoint's
-    *generation*). Entries are written incrementally, so a crash can cut a
-    checkpoint after some entries and before its ``c`` record; each entry
-    record therefore carries its generation and the value it replaces
-    (``{"g": gen, "v": new, "o": old}``, ``null`` = absent). A restore takes
-    ``v`` from generations up to the committed one and ``o`` from later ones,
-    so it never mixes two checkpoints (a resolver with entries from a newer
-    checkpoint than its counters and offset would count re-delivered events as
-    duplicates). ``store`` is where the written records are kept (the table's
-    local data); a deleted entry becomes a real tombstone one checkpoint later.
+    Checkpoint layout: a log of JSON documents ``{map: {key: value | null}}``
+    (``null`` = deleted), each cut into records of at most :attr:`CHUNK` bytes:
+
+    - ``<p>/d/<gen>/<i>``: a *delta*, the entries changed since the previous
+      checkpoint;
+    - ``<p>/b/<gen>/<i>``: a *base*, the whole state, written instead of a delta
+      once the deltas since the last base outgrow it (so a restore reads at most
+      about twice the live state, and the writes stay proportional to changes);
+    - ``<p>/c/``, written after the chunks: counters, seq, input offset, the
+      generation and the *log* (base and deltas, in order) that make the state.
+
+    Restart time is then bounded by the bytes of the state, not by one changelog
+    record per pending suggestion and remembered event id (a million records
+    took minutes to recover through Faust). A crash can cut a checkpoint before
+    its ``c`` record: the chunks it wrote are not in the committed log, so a
+    restore ignores them and the next checkpoint deletes them (generation
+    numbers are never reused). Records replaced by a base are deleted after the
+    ``c`` record that no longer names them.
     """
 
     MAPS = ("suggestions", "outcomes", "feedback", "seen", "resolved")
@@ -116,49 +122,53 @@ class ResolvePart:
         "seen": "e",
         "resolved": "r",
     }
+    CHUNK: ClassVar[int] = 256 * 1024
+    MIN_BASE: ClassVar[int] = 1 << 20  # deltas below this size never trigger a base
 
     def __init__(
         self,
         partition: int,
         config: ResolverConfig,
         entries: Iterable[tuple[str, str, bytes]] = (),
-        *,
-        store: MutableMapping[bytes, bytes] | None = None,
     ) -> None:
         self.partition = partition
         self.maps = {name: DirtyDict() for name in self.MAPS}
-        self._own_store = store is None
-        self.store: MutableMapping[bytes, bytes] = {} if store is None else store
+        by_short = {v: k for k, v in self._SHORT.items()}
         counters: dict[str, Any] = {}
         meta: dict[str, Any] = {}
-        by_short = {v: k for k, v in self._SHORT.items()}
-        rest = []
+        chunks: dict[str, bytes] = {}  # "b/<gen>/<i>" or "d/<gen>/<i>" → chunk
+        legacy: list[tuple[str, str, bytes]] = []  # the one-record-per-entry layout
         for kind, key, raw in entries:
             if kind == "c":
                 blob = json.loads(raw)
-                counters = blob["counters"]
-                meta = blob["meta"]
+                counters, meta = blob["counters"], blob["meta"]
+            elif kind in ("b", "d"):
+                chunks[f"{kind}/{key}"] = bytes(raw)
             else:
-                rest.append((kind, key, bytes(raw)))
+                legacy.append((kind, key, bytes(raw)))
         self.gen: int = meta.get("gen", 0)
-        newest = self.gen
-        self.tombstones: set[bytes] = set()  # committed deletions still stored as records
-        for kind, key, raw in rest:
-            table = self.maps[by_short[kind]]
-            if not raw.startswith(b'{"g":'):
-                dict.__setitem__(table, key, json.loads(raw))
-                continue
-            env = json.loads(raw)
-            g = env["g"]
-            newest = max(newest, g)
-            value = env["v"] if g <= self.gen else env["o"]
-            if g > self.gen:  # from a checkpoint cut by a crash: rewrite it next time
-                table.dirty.add(key)
-            elif value is None:
-                self.tombstones.add(f"{partition}/{kind}/{key}".encode())
+        # [kind, generation, chunks, bytes] of the committed base and deltas
+        self.log: list[list[Any]] = meta.get("log", [])
+        for kind, g, n, _ in self.log:
+            doc = json.loads(b"".join(chunks[f"{kind}/{g}/{i}"] for i in range(n)))
+            for short, changes in doc.items():
+                table = self.maps[by_short[short]]
+                for key, value in changes.items():
+                    if value is None:
+                        dict.pop(table, key, None)
+                    else:
+                        dict.__setitem__(table, key, value)
+        for kind, key, raw in legacy:
+            value = _legacy_value(raw, self.gen)
             if value is not None:
-                dict.__setitem__(table, key, value)
-        self._next_gen = newest + 1
+                dict.__setitem__(self.maps[by_short[kind]], key, value)
+        live = {f"{kind}/{g}/{i}" for kind, g, n, _ in self.log for i in range(n)}
+        # records to delete at the next checkpoint: cut checkpoints, the old layout
+        self.stale: set[str] = {k for k in chunks if k not in live}
+        self.stale |= {f"{kind}/{key}" for kind, key, _ in legacy}
+        self._base_due = bool(legacy)  # rewrite the old layout as a base
+        gens = [int(k.split("/")[1]) for k in chunks]
+        self._next_gen = max([self.gen, *gens]) + 1
         self.counters: dict[str, Any] = counters
         self.seq: int = meta.get("seq", 0)
         self.last_tick: float = -math.inf
@@ -175,44 +185,44 @@ class ResolvePart:
         self.rewound_min: int = 0
 
     def checkpoint(self) -> dict[bytes, bytes | None]:
-        """Writes for everything changed since the last call (values serialized now),
-        the ``c`` record last."""
+        """Writes for everything changed since the last call, in order: the new
+        chunks, the ``c`` record, then deletions of records no longer needed."""
+        dirty = {name: table.take_dirty() for name, table in self.maps.items()}
+        if not (self.changed or self.stale or self._base_due or any(dirty.values())):
+            return {}
+        p, gen = self.partition, self._next_gen
+        delta = {
+            self._SHORT[name]: {key: self.maps[name].get(key) for key in keys}
+            for name, keys in dirty.items()
+            if keys
+        }
+        doc = _dumps(delta).encode() if delta else b""
+        base = [e for e in self.log if e[0] == "b"]
+        deltas = sum(e[3] for e in self.log if e[0] == "d") + len(doc)
+        dropped: list[list[Any]] = []
+        if self._base_due or deltas > max(self.MIN_BASE, base[0][3] if base else 0):
+            doc = _dumps({self._SHORT[n]: t for n, t in self.maps.items() if t}).encode()
+            dropped, self.log = self.log, []
+            kind = "b"
+        else:
+            kind = "d"
         out: dict[bytes, bytes | None] = {}
-        p = self.partition
-        gen, committed = self._next_gen, self.gen
-        store = self.store
-        deleted: set[bytes] = set()
-        for name, table in self.maps.items():
-            short = self._SHORT[name]
-            for key in table.take_dirty():
-                k = f"{p}/{short}/{key}".encode()
-                raw = store.get(k)
-                old = None if raw is None else _committed(raw, committed)
-                value = table.get(key, _MISSING)
-                if value is not _MISSING:
-                    out[k] = _envelope(gen, _dumps(value).encode(), old)
-                elif old is not None:
-                    out[k] = _envelope(gen, None, old)  # a tombstone next time
-                    deleted.add(k)
-                elif raw is not None:
-                    out[k] = None  # only an uncommitted record: delete it
-        if self.changed or out:
-            for k in self.tombstones:
-                out.setdefault(k, None)
-            self.tombstones = deleted
-            self.changed = False
-            blob = {
-                "counters": dict(self.counters),
-                "meta": {"seq": self.seq, "offset": self.offset, "gen": gen},
-            }
-            out[f"{p}/c/".encode()] = _dumps(blob).encode()
-            self.gen, self._next_gen = gen, gen + 1
-            if self._own_store:
-                for k, v in out.items():
-                    if v is None:
-                        store.pop(k, None)
-                    else:
-                        store[k] = v
+        if doc:
+            out.update(_chunks(f"{p}/{kind}/{gen}", doc, self.CHUNK))
+            self.log.append([kind, gen, len(out), len(doc)])
+        blob = {
+            "counters": dict(self.counters),
+            "meta": {"seq": self.seq, "offset": self.offset, "gen": gen, "log": self.log},
+        }
+        out[f"{p}/c/".encode()] = _dumps(blob).encode()
+        for k, g, n, _ in dropped:
+            for i in range(n):
+                out[f"{p}/{k}/{g}/{i}".encode()] = None
+        for key in self.stale:
+            out.setdefault(f"{p}/{key}".encode(), None)
+        self.stale = set()
+        self._base_due = self.changed = False
+        self.gen, self._next_gen = gen, gen + 1
         return out
 
 
@@ -330,11 +340,8 @@ class AssessPart:
             ]
         )
         gen = self.gen + 1
-        n = max(1, -(-len(doc) // self.CHUNK))
-        out: dict[bytes, bytes | None] = {
-            f"{p}/g/{gen}/{i}".encode(): doc[i * self.CHUNK : (i + 1) * self.CHUNK]
-            for i in range(n)
-        }
+        out: dict[bytes, bytes | None] = dict(_chunks(f"{p}/g/{gen}", doc, self.CHUNK))
+        n = len(out)
         out[f"{p}/m/".encode()] = _dumps({"gen": gen, "chunks": n}).encode()
         for i in range(self.chunks if self.gen else 0):
             out[f"{p}/g/{self.gen}/{i}".encode()] = None

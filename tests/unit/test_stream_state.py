@@ -149,40 +149,107 @@ def _resolver_state(part: ResolvePart) -> tuple:
     )
 
 
-@pytest.mark.parametrize("cut", [0.0, 0.3, 0.7, 0.99])
-def test_resolve_checkpoint_cut_by_a_crash_restores_the_previous_one(cut: float) -> None:
+def _small(part: ResolvePart, *, base_every_time: bool = False) -> ResolvePart:
+    """Tiny chunks (so documents span many records) and, optionally, a base each time."""
+    part.CHUNK = 700
+    if base_every_time:
+        part.MIN_BASE = -1
+    return part
+
+
+def _restored(durable: dict) -> ResolvePart:
+    return _small(ResolvePart(0, ResolverConfig(), _entries(durable)))
+
+
+@pytest.mark.parametrize("base", [False, True])
+@pytest.mark.parametrize("cut", [0.0, 0.3, 0.7, 0.99, 1.0])
+def test_resolve_checkpoint_cut_by_a_crash_restores_one_whole_checkpoint(
+    cut: float, base: bool
+) -> None:
     events = _events()
     a, b = len(events) // 3, 2 * len(events) // 3
-    part = ResolvePart(0, ResolverConfig())  # keeps its own store of written records
+    part = _small(ResolvePart(0, ResolverConfig()), base_every_time=base)
+    durable: dict = {}
     _resolve(part, events[:a], 0)
-    part.checkpoint()
+    _apply(durable, part.checkpoint())
     committed = json.dumps(_resolver_state(part), sort_keys=True)
-    durable = dict(part.store)
 
     _resolve(part, events[a:b], a)
     writes = list(part.checkpoint().items())
-    assert writes[-1][0] == b"0/c/"
-    assert any(v is not None and b'"v":null' in v for _, v in writes), "some deletions"
-    # crash: only a prefix of the writes is durable, never the c record
-    _apply(durable, dict(writes[: int(cut * (len(writes) - 1))]))
-    restored = ResolvePart(0, ResolverConfig(), _entries(durable), store=durable)
-    assert json.dumps(_resolver_state(restored), sort_keys=True) == committed
+    c_at = [k for k, _ in writes].index(b"0/c/")
+    assert c_at >= 2, "the state spans several chunk records"
+    assert all(v is None for _, v in writes[c_at + 1 :]), "only deletions after the c record"
+    assert len(writes) > c_at + 1 if base else len(writes) == c_at + 1
+    newer = json.dumps(_resolver_state(part), sort_keys=True)
+    # crash: only a prefix of the writes is durable
+    upto = int(cut * len(writes))
+    _apply(durable, dict(writes[:upto]))
+    restored = _restored(durable)
+    want_state = newer if upto > c_at else committed
+    assert json.dumps(_resolver_state(restored), sort_keys=True) == want_state
 
-    # re-processing from the committed offset gives what an uninterrupted run gives
+    # re-processing from the restored offset gives what an uninterrupted run gives
     reference = ResolvePart(0, ResolverConfig())
     want = _resolve(reference, events, 0)
-    got = _resolve(ResolvePart(0, ResolverConfig()), events[:a], 0)  # emitted before
-    got += _resolve(restored, events[a:], a)
+    resume = restored.offset + 1
+    got = _resolve(ResolvePart(0, ResolverConfig()), events[:resume], 0)  # emitted before
+    got += _resolve(restored, events[resume:], resume)
     assert got == want
     assert restored.resolver.counters == reference.resolver.counters
 
-    # its next checkpoints leave a store that restores exactly, without stale records
+    # its next checkpoint deletes what the cut left behind: the store then holds
+    # exactly the records of the committed log
     _apply(durable, restored.checkpoint())
-    _apply(durable, restored.checkpoint())  # (nothing changed: nothing written)
-    again = ResolvePart(0, ResolverConfig(), _entries(durable), store=durable)
+    assert restored.checkpoint() == {}  # nothing changed: nothing written
+    again = _restored(durable)
     assert _resolver_state(again) == _resolver_state(restored)
-    live = sum(len(m) for m in restored.maps.values())
-    assert len(durable) <= live + len(again.tombstones) + 1
+    live = sum(n for _, _, n, _ in again.log)
+    assert len(durable) == live + 1
+
+
+def test_resolve_log_stays_proportional_to_the_state() -> None:
+    """Many small checkpoints: deltas accumulate until they outgrow the base,
+    then one base replaces them; the records restore the exact state."""
+    events = _events()
+    part = _small(ResolvePart(0, ResolverConfig()))
+    part.MIN_BASE = 2000
+    durable: dict = {}
+    kinds = []
+    for i in range(0, len(events), 25):
+        _resolve(part, events[i : i + 25], i)
+        _apply(durable, part.checkpoint())
+        kinds.append("".join(k for k, *_ in part.log))
+        restored = _restored(durable)
+        assert _resolver_state(restored) == _resolver_state(part)
+        base = sum(e[3] for e in part.log if e[0] == "b")
+        deltas = sum(e[3] for e in part.log if e[0] == "d")
+        assert deltas <= max(part.MIN_BASE, base) or part.log[-1][0] == "b"
+        assert sum(len(v) for v in durable.values()) <= 3 * max(part.MIN_BASE, base) + 2000
+    assert any(k == "b" for k in kinds) and any(k.startswith("bd") for k in kinds)
+
+
+def test_resolve_restores_the_one_record_per_entry_layout() -> None:
+    """State written by the previous layout (one record per entry, with generation
+    envelopes) is read, then rewritten as a base and its records deleted."""
+    events = _events()
+    part = ResolvePart(0, ResolverConfig())
+    _resolve(part, events, 0)
+    old: dict = {}
+    for name, short in ResolvePart._SHORT.items():
+        for key, value in part.maps[name].items():
+            old[f"0/{short}/{key}".encode()] = (
+                b'{"g":3,"v":%s,"o":null}' % json.dumps(value).encode()
+            )
+    old[b"0/e/not-committed"] = b'{"g":4,"v":1.0,"o":null}'  # cut checkpoint: absent
+    meta = {"seq": part.seq, "offset": part.offset, "gen": 3}
+    old[b"0/c/"] = json.dumps({"counters": part.counters, "meta": meta}).encode()
+    restored = ResolvePart(0, ResolverConfig(), _entries(old))
+    assert _resolver_state(restored) == _resolver_state(part)
+    writes = restored.checkpoint()
+    assert [e[0] for e in restored.log] == ["b"]
+    assert all(writes.get(k, b"") is None for k in old if k != b"0/c/")
+    _apply(old, writes)
+    assert _resolver_state(ResolvePart(0, ResolverConfig(), _entries(old))) == _resolver_state(part)
 
 
 def test_offset_gap_seeks_back_once_then_accepts_a_real_gap() -> None:
