@@ -113,6 +113,10 @@ RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_s
 _KINDS: dict[str, Any] = {"r": Resolution, "f": Flag}  # tags of monitor.codec
 REWIND_WAIT = 2.0  # seconds to wait for missing input offsets after seeking back to them
 PACK_ITEMS = 400  # items per stage-2 pack (keeps a message well under 1 MB)
+# Changelog topics: the broker's cleaner never compacts the active segment (1 GiB
+# or 7 days by default), and a restart reads everything not yet compacted.
+# Smaller, hourly segments keep what a restart reads close to the live state.
+CHANGELOG_CONFIG = {"segment.bytes": 64 * 1024 * 1024, "segment.ms": 3_600_000}
 
 
 def _headers(message: Any) -> list[tuple[str, bytes]]:
@@ -210,7 +214,11 @@ class Worker:
             internal=True,
             **RAW,
         )
-        table = {"key_type": bytes, "value_type": bytes}  # bytes → raw serializer
+        table = {  # bytes → raw serializer
+            "key_type": bytes,
+            "value_type": bytes,
+            "extra_topic_configs": CHANGELOG_CONFIG,
+        }
         self.resolve_table = app.Table("resolve-state", partitions=input_partitions, **table)
         self.assess_table = app.Table(
             "assess-state", partitions=settings.assess_partitions, **table

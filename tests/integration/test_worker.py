@@ -140,6 +140,7 @@ def setup(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -> Iterator[dict]:
         "input": input_topic,
         "bootstrap": kafka_bootstrap,
         "tmp": tmp_path,
+        "app_id": app_id,
     }
     for w in workers:
         w.stop(signal.SIGKILL)
@@ -217,3 +218,24 @@ def test_restart_resumes_without_loss_or_double_count(setup, sig) -> None:
     assert m["vitals_resolver_conflicting_suggestions_total"] == 0
     assert m["vitals_resolver_conflicting_outcomes_total"] == 0
     assert m["vitals_worker_dead_letters_total"] == 0
+    _assert_changelogs_compacted_in_small_segments(setup["bootstrap"], setup["app_id"])
+
+
+def _assert_changelogs_compacted_in_small_segments(bootstrap: str, app_id: str) -> None:
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+    from streams.app import CHANGELOG_CONFIG
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        topics = [f"{app_id}-{t}-changelog" for t in ("resolve-state", "assess-state")]
+        res = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, t) for t in topics])
+        got = {name: cfg for by_name in res.values() for name, cfg in by_name.items()}
+        assert sorted(got) == sorted(topics)
+        for cfg in got.values():
+            value = {k: v["value"] if isinstance(v, dict) else v for k, v in cfg.items()}
+            assert value["cleanup.policy"] == "compact"
+            for key, want in CHANGELOG_CONFIG.items():
+                assert value[key] == str(want), (key, value[key])
+    finally:
+        admin.close()
