@@ -76,6 +76,10 @@ on top of it double-applies them. So instead:
    Faust waits for every processed event to be acked (``stream_wait_empty``),
    i.e. for the next checkpoint, commits, and then the partition's state is
    dropped (and its series disappear from /metrics).
+6. A message at an offset beyond the next one after the state's means the
+   consumer skipped records (faust can, across a rebalance, and then commits
+   past them as a "gap"): the missing range is read back from the broker and
+   applied first (:mod:`streams.gaps`), so no event is lost to it.
 
 Alerts are not de-duplicated: after a crash an alert raised between the last
 checkpoint and the crash can be logged again.
@@ -94,7 +98,6 @@ from typing import Any
 
 import faust
 from aiokafka.partitioner import murmur2
-from faust.types import TP
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from monitor.codec import Tick, decode, encode
@@ -102,6 +105,7 @@ from monitor.config import MonitorConfig, load_config
 from monitor.contract import InvalidEvent, parse_event
 from monitor.records import Flag, Resolution, SeriesKey
 from monitor.resolver import ResolverConfig
+from streams.gaps import read_range
 from streams.metrics import PipelineCollector
 from streams.settings import WorkerSettings
 from streams.state import AssessPart, Baselines, ResolvePart, split_key
@@ -111,7 +115,6 @@ alert_log = logging.getLogger("vitals.alerts")
 
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 _KINDS: dict[str, Any] = {"r": Resolution, "f": Flag}  # tags of monitor.codec
-REWIND_WAIT = 2.0  # seconds to wait for missing input offsets after seeking back to them
 PACK_ITEMS = 400  # items per stage-2 pack (keeps a message well under 1 MB)
 # Changelog topics: the broker's cleaner never compacts the active segment (1 GiB
 # or 7 days by default), and a restart reads everything not yet compacted.
@@ -123,34 +126,6 @@ def _headers(message: Any) -> list[tuple[str, bytes]]:
     h = message.headers or []
     items = h.items() if isinstance(h, dict) else h
     return [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in items]
-
-
-def offset_gap(part: Any, offset: int, now: float) -> tuple[bool, int | None]:
-    """A message at ``offset`` > ``part.offset + 1``: (skip it, offset to seek to).
-
-    faust's consumer can skip a message when it seeks (to the committed
-    offsets, at startup and rebalance) while records are in flight, and can
-    commit past it: the SIGKILL test lost input events that way. The first gap
-    seeks back to the first missing offset and skips what arrives meanwhile (it
-    comes again after the seek). A gap still there ``REWIND_WAIT`` seconds
-    later is real (compaction, transaction markers): it is accepted up to the
-    lowest offset seen since.
-    """
-    want = part.offset + 1
-    if part.rewound_to != want:
-        part.rewound_to, part.rewound_at, part.rewound_min = want, now, offset
-        return True, want
-    part.rewound_min = min(part.rewound_min, offset)
-    if now - part.rewound_at < REWIND_WAIT:
-        return True, None
-    first = part.rewound_min
-    log.warning("offsets %d..%d absent: gap accepted", want, first - 1)
-    part.offset, part.rewound_to = first - 1, None
-    return (False, None) if offset == first else (True, first)
-
-
-def _where(msg: Any, part: Any) -> tuple[str, int, int, int]:
-    return msg.topic, msg.partition, msg.offset, part.offset
 
 
 def _header(message: Any, name: str) -> bytes | None:
@@ -230,6 +205,8 @@ class Worker:
         self.assess_parts: dict[int, AssessPart] = {}
         self.pending: list[Any] = []  # processed, not yet acked events
         self.inflight: list[asyncio.Future] = []  # delivery futures, checked at checkpoint
+        # stage-2 entries resolved but not yet sent: source → destination → entries
+        self.outbox: dict[int, dict[int, list[bytes]]] = {}
         self.lock = asyncio.Lock()
         self._dest: dict[str, tuple[int, bytes]] = {}  # series key → (partition, JSON)
         self._keys: dict[str, SeriesKey] = {}  # parsed series keys (stage 2)
@@ -239,7 +216,8 @@ class Worker:
         self.alerts: Counter[tuple[str, str]] = Counter()  # (signal, state)
         self.dropped_duplicates = 0
         self.redelivered = 0
-        self.rewinds = 0
+        self.gaps = 0  # offset gaps the consumer left, read back
+        self.gap_records = 0
         self.rebalances = 0
         self.restore_seconds: dict[str, float] = {"resolve": 0.0, "assess": 0.0}
         self.checkpoints = 0
@@ -262,10 +240,11 @@ class Worker:
     # -- stage 1: resolve --------------------------------------------------------
 
     async def on_input(self, events: list[Any]) -> None:
-        """Resolve a batch of input events; their stage-2 deliveries go out packed."""
+        """Resolve input events; their stage-2 deliveries wait in :attr:`outbox`
+        (sent by :meth:`flush`: every ``flush_interval``, when full, before a tick
+        and before a checkpoint)."""
         self.pending.extend(events)
         self.events["resolve"] += len(events)
-        packs: dict[int, dict[int, list[bytes]]] = {}  # source → destination → entries
         touched: dict[int, ResolvePart] = {}
         for event in events:
             msg = event.message
@@ -277,42 +256,52 @@ class Worker:
             if part.offset is not None and msg.offset <= part.offset:
                 self.redelivered += 1
                 continue
-            gap = part.offset is not None and msg.offset > part.offset + 1
-            if gap and await self.rewind(part, msg):
-                continue
-            part.offset = msg.offset
-            part.changed = True
+            if part.offset is not None and msg.offset > part.offset + 1:
+                for record in await self.missing(msg, part.offset):
+                    await self.resolve_one(part, record)
+            await self.resolve_one(part, msg)
             touched[part.partition] = part
-            try:
-                ev = parse_event(msg.value if msg.value is not None else b"")
-            except InvalidEvent as exc:
-                await self.dead_letter(msg, exc.reason, str(exc))
-                continue
-            except Exception as exc:  # never crash on input
-                await self.dead_letter(msg, "undecodable", type(exc).__name__)
-                continue
-            items = part.resolver.process(ev)
-            if items:
-                out = packs.get(part.partition)
-                if out is None:
-                    out = packs[part.partition] = {}
-                self.pack(part, items, out)
-        for src, out in packs.items():
-            await self.send_packs(src, out)
         for part in touched.values():
             wm = part.resolver.watermark
             if math.isfinite(wm) and wm >= part.last_tick + self.settings.tick_interval:
                 await self.tick(part)
 
-    async def rewind(self, part: ResolvePart, msg: Any) -> bool:
-        """Input offsets after ``part.offset`` were never delivered (see
-        :func:`offset_gap`): seek back to them. True: skip this message."""
-        skip, to = offset_gap(part, msg.offset, time.monotonic())
-        if to is not None:
-            self.rewinds += 1
-            log.warning("%s[%d]: at %d after %d, seek to %d", *_where(msg, part), to)
-            await self.app.consumer.seek(TP(msg.topic, msg.partition), to)
-        return skip
+    async def resolve_one(self, part: ResolvePart, msg: Any) -> None:
+        """Apply one input record (a faust message or a record read back) to its partition."""
+        part.offset = msg.offset
+        part.changed = True
+        try:
+            ev = parse_event(msg.value if msg.value is not None else b"")
+        except InvalidEvent as exc:
+            await self.dead_letter(msg, exc.reason, str(exc))
+            return
+        except Exception as exc:  # never crash on input
+            await self.dead_letter(msg, "undecodable", type(exc).__name__)
+            return
+        items = part.resolver.process(ev)
+        if items:
+            out = self.outbox.get(part.partition)
+            if out is None:
+                out = self.outbox[part.partition] = {}
+            self.pack(part, items, out)
+
+    async def missing(self, msg: Any, applied: int) -> list[Any]:
+        """The records after offset ``applied`` and before ``msg`` that the consumer
+        skipped, read back from the broker (see :mod:`streams.gaps`)."""
+        start, end = applied + 1, msg.offset
+        kwargs = self.settings.kafka.kafka_python_kwargs()
+        records = await asyncio.to_thread(read_range, kwargs, msg.topic, msg.partition, start, end)
+        self.gaps += 1
+        self.gap_records += len(records)
+        log.warning(
+            "%s[%d]: offsets %d..%d were skipped by the consumer: read back %d records",
+            msg.topic,
+            msg.partition,
+            start,
+            end - 1,
+            len(records),
+        )
+        return records
 
     def pack(self, part: ResolvePart, items: list[Any], out: dict[int, list[bytes]]) -> None:
         """Number each (item, rollup key) delivery and add it to its destination's pack."""
@@ -340,6 +329,16 @@ class Worker:
         """The assess partition of a series (Kafka's default partitioner on the key)."""
         n = self.settings.assess_partitions
         return (murmur2(skey.encode()) & 0x7FFFFFFF) % n, json.dumps(skey).encode()
+
+    async def flush(self) -> None:
+        """Send the outbox: one message per (source, destination) and up to
+        :data:`PACK_ITEMS` entries, in resolution order."""
+        outbox, self.outbox = self.outbox, {}
+        for src, out in outbox.items():
+            await self.send_packs(src, out)
+
+    def outbox_size(self) -> int:
+        return sum(len(e) for out in self.outbox.values() for e in out.values())
 
     async def send_packs(self, src: int, out: dict[int, list[bytes]]) -> None:
         topic = self.assess_topic.get_topic_name()
@@ -384,6 +383,7 @@ class Worker:
         if not math.isfinite(wm):
             return
         part.last_tick = wm
+        await self.flush()  # the results before this watermark go out first
         value = encode(Tick(part.partition, wm))
         topic = self.assess_topic.get_topic_name()
         for p in range(self.settings.assess_partitions):
@@ -417,25 +417,24 @@ class Worker:
 
     # -- stage 2: assess ----------------------------------------------------------
 
-    def on_assess(self, event: Any) -> tuple[Any, int] | None:
-        """Apply one stage-2 message; returns where to seek the consumer back to when
-        offsets were skipped (see :func:`offset_gap`)."""
+    async def on_assess(self, event: Any) -> None:
+        """Apply one stage-2 message (and any the consumer skipped before it)."""
         msg = event.message
         self.pending.append(event)
         self.events["assess"] += 1
         if self.make_assessor is None:
-            return None
+            return
         part = self.assess_parts.get(msg.partition) or self._restore_assess(msg.partition)
         if part.offset is not None and msg.offset <= part.offset:
             self.redelivered += 1  # already in this state
-            return None
+            return
         if part.offset is not None and msg.offset > part.offset + 1:
-            skip, to = offset_gap(part, msg.offset, time.monotonic())
-            if to is not None:
-                self.rewinds += 1
-                log.warning("%s[%d]: at %d after %d, seek to %d", *_where(msg, part), to)
-            if skip:
-                return None if to is None else (TP(msg.topic, msg.partition), to)
+            for record in await self.missing(msg, part.offset):
+                self.assess_one(part, record)
+        self.assess_one(part, msg)
+
+    def assess_one(self, part: AssessPart, msg: Any) -> None:
+        """Apply one stage-2 record (a faust message or a record read back)."""
         part.offset = msg.offset
         headers = _headers(msg)
         try:
@@ -539,6 +538,7 @@ class Worker:
         """State changed since the last checkpoint → changelogs; flush; then ack."""
         async with self.lock:
             t0 = time.perf_counter()
+            await self.flush()  # the state to cut has emitted these: they go first
             # Under the lock (agents take it per batch) and in one synchronous
             # step (no restore or revoke in between): the events to ack and
             # exactly the state they produced. Then the writes go out.
@@ -590,6 +590,13 @@ class Worker:
     # -- rebalance ------------------------------------------------------------------
 
     def on_revoked(self, revoked: set[Any]) -> None:
+        """Drop the state of revoked partitions, and the processed events of those
+        partitions not yet acked: that state is gone, so their offsets must not
+        be committed (the next owner re-processes them from the last commit)."""
+        gone = {(tp.topic, tp.partition) for tp in revoked}
+        self.pending = [
+            e for e in self.pending if (e.message.topic, e.message.partition) not in gone
+        ]
         topics = {
             self.input_topic.get_topic_name(): self.resolve_parts,
             self.assess_topic.get_topic_name(): self.assess_parts,
@@ -599,7 +606,10 @@ class Worker:
             if parts is None:
                 continue
             part = parts.pop(tp.partition, None)
-            if isinstance(part, AssessPart):
+            if isinstance(part, ResolvePart):
+                # never checkpointed: the new owner re-emits them (same seq)
+                self.outbox.pop(tp.partition, None)
+            elif isinstance(part, AssessPart):
                 part.assessor.drop(list(part.assessor.keys()))
 
     def ensure_assigned(self) -> None:
@@ -656,6 +666,7 @@ def create_app(
         topic_disable_leader=True,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        producer_linger=settings.producer_linger,
         stream_wait_empty=True,
         web_enabled=True,
         web_port=settings.web_port,
@@ -673,20 +684,26 @@ def create_app(
         async for event in stream.noack().events():
             async with w.lock:
                 await w.on_input([event])
+                if w.outbox_size() >= PACK_ITEMS:
+                    await w.flush()
             await w.maybe_checkpoint()
 
     @app.agent(w.assess_topic, name="assess")
     async def assess(stream: Any) -> None:
         async for event in stream.noack().events():
             async with w.lock:
-                seek = w.on_assess(event)
-                if seek is not None:
-                    await app.consumer.seek(*seek)
+                await w.on_assess(event)
             await w.maybe_checkpoint()
 
     @app.timer(interval=settings.checkpoint_interval)
     async def checkpoint_timer() -> None:
         await w.checkpoint()
+
+    @app.timer(interval=settings.flush_interval)
+    async def flush_timer() -> None:
+        if w.outbox:
+            async with w.lock:
+                await w.flush()
 
     @app.timer(interval=settings.tick_timer)
     async def tick_timer() -> None:

@@ -44,24 +44,26 @@ class PipelineCollector(Collector):
             dead.add_metric([reason], w.dead[reason])
         yield dead
 
-        red = CounterMetricFamily(
+        yield CounterMetricFamily(
             "vitals_worker_input_redelivered",
             "Input messages skipped as already in the checkpointed state.",
+            value=w.redelivered,
         )
-        red.add_metric([], w.redelivered)
-        yield red
-        rew = CounterMetricFamily(
-            "vitals_worker_input_rewinds",
-            "Seeks back to input offsets the consumer skipped (see Worker.rewind).",
+        yield CounterMetricFamily(
+            "vitals_worker_offset_gaps",
+            "Offset ranges the consumer skipped, read back from the broker (streams.gaps).",
+            value=w.gaps,
         )
-        rew.add_metric([], getattr(w, "rewinds", 0))
-        yield rew
-        dup = CounterMetricFamily(
+        yield CounterMetricFamily(
+            "vitals_worker_gap_records_read",
+            "Records read back from skipped offset ranges and applied.",
+            value=w.gap_records,
+        )
+        yield CounterMetricFamily(
             "vitals_worker_redelivered_dropped",
             "Stage-2 messages dropped as re-sent by a restarted stage 1.",
+            value=w.dropped_duplicates,
         )
-        dup.add_metric([], w.dropped_duplicates)
-        yield dup
 
         alerts = CounterMetricFamily(
             "vitals_worker_alerts",
@@ -72,9 +74,9 @@ class PipelineCollector(Collector):
             alerts.add_metric([signal, state], n)
         yield alerts
 
-        reb = CounterMetricFamily("vitals_worker_rebalances", "Partition assignments received.")
-        reb.add_metric([], w.rebalances)
-        yield reb
+        yield CounterMetricFamily(
+            "vitals_worker_rebalances", "Partition assignments received.", value=w.rebalances
+        )
 
         restore = GaugeMetricFamily(
             "vitals_worker_state_restore_seconds",
@@ -85,14 +87,14 @@ class PipelineCollector(Collector):
             restore.add_metric([stage], sec)
         yield restore
 
-        ck = CounterMetricFamily("vitals_worker_checkpoints", "Checkpoints written.")
-        ck.add_metric([], w.checkpoints)
-        yield ck
-        ckr = CounterMetricFamily(
-            "vitals_worker_checkpoint_records", "Changelog records written by checkpoints."
+        yield CounterMetricFamily(
+            "vitals_worker_checkpoints", "Checkpoints written.", value=w.checkpoints
         )
-        ckr.add_metric([], w.checkpoint_records)
-        yield ckr
+        yield CounterMetricFamily(
+            "vitals_worker_checkpoint_records",
+            "Changelog records written by checkpoints.",
+            value=w.checkpoint_records,
+        )
         cks = GaugeMetricFamily(
             "vitals_worker_checkpoint_duration_seconds", "Duration of the last checkpoint."
         )

@@ -64,6 +64,18 @@ class WorkerSettings(BaseModel):
         60.0, gt=0, description="Event-time seconds of watermark progress between ticks."
     )
     tick_timer: float = Field(5.0, gt=0, description="Wall seconds between timer ticks.")
+    flush_interval: float = Field(
+        0.02,
+        gt=0,
+        description="Wall seconds stage 1 may hold resolved results to send them "
+        "packed into fewer stage-2 messages.",
+    )
+    producer_linger: float = Field(
+        0.005,
+        ge=0,
+        description="Seconds the producer waits to batch records (stage-2 messages, "
+        "changelog, dead letters) into one request; 0 sends every record on its own.",
+    )
     session_timeout: float = Field(
         10.0,
         gt=0,

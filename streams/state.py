@@ -178,11 +178,6 @@ class ResolvePart:
         # Messages at or before the checkpointed offset are already in this state
         # (redelivered when the crash came between checkpoint and commit): skip.
         self.applied: int = -1 if self.offset is None else self.offset
-        # Input offsets missing after ``offset``: the one the consumer was sought
-        # back to, when, and the lowest offset delivered since (see Worker.rewind).
-        self.rewound_to: int | None = None
-        self.rewound_at: float = 0.0
-        self.rewound_min: int = 0
 
     def checkpoint(self) -> dict[bytes, bytes | None]:
         """Writes for everything changed since the last call, in order: the new
@@ -295,9 +290,6 @@ class AssessPart:
         self.has_items: bool = bool(meta.get("has_items", False))
         self.changed = False
         self.offset: int | None = meta.get("offset")  # last assess-topic offset applied
-        self.rewound_to: int | None = None  # (see ResolvePart)
-        self.rewound_at: float = 0.0
-        self.rewound_min: int = 0
 
     @property
     def watermark(self) -> float:

@@ -252,18 +252,6 @@ def test_resolve_restores_the_one_record_per_entry_layout() -> None:
     assert _resolver_state(ResolvePart(0, ResolverConfig(), _entries(old))) == _resolver_state(part)
 
 
-def test_offset_gap_seeks_back_once_then_accepts_a_real_gap() -> None:
-    from streams.app import REWIND_WAIT, offset_gap
-
-    for part in (ResolvePart(0, ResolverConfig()), AssessPart(0, Assessor)):
-        part.offset = 788  # 789 was skipped by the consumer: 790 comes next
-        assert offset_gap(part, 790, now=100.0) == (True, 789)  # skip it, seek back
-        assert offset_gap(part, 791, now=100.5) == (True, None)  # in flight before the seek
-        # 789 never comes (a real gap): after REWIND_WAIT it is accepted up to 790
-        assert offset_gap(part, 792, now=100.5 + REWIND_WAIT) == (True, 790)
-        assert part.offset == 789 and part.rewound_to is None  # 790, next, is in order
-
-
 def test_assess_checkpoint_keeps_the_offset() -> None:
     part = AssessPart(0, Assessor)
     part.offset, part.changed = 41, True
