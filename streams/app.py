@@ -105,7 +105,7 @@ from monitor.config import MonitorConfig, load_config
 from monitor.contract import InvalidEvent, parse_event
 from monitor.records import Flag, Resolution, SeriesKey
 from monitor.resolver import ResolverConfig
-from streams.gaps import read_range
+from streams.gaps import RangeReader
 from streams.metrics import PipelineCollector
 from streams.settings import WorkerSettings
 from streams.state import AssessPart, Baselines, ResolvePart, split_key
@@ -216,6 +216,7 @@ class Worker:
         self.alerts: Counter[tuple[str, str]] = Counter()  # (signal, state)
         self.dropped_duplicates = 0
         self.redelivered = 0
+        self.range_reader = RangeReader(settings.kafka.kafka_python_kwargs())
         self.gaps = 0  # offset gaps the consumer left, read back
         self.gap_records = 0
         self.rebalances = 0
@@ -289,8 +290,8 @@ class Worker:
         """The records after offset ``applied`` and before ``msg`` that the consumer
         skipped, read back from the broker (see :mod:`streams.gaps`)."""
         start, end = applied + 1, msg.offset
-        kwargs = self.settings.kafka.kafka_python_kwargs()
-        records = await asyncio.to_thread(read_range, kwargs, msg.topic, msg.partition, start, end)
+        read = self.range_reader.read
+        records = await asyncio.to_thread(read, msg.topic, msg.partition, start, end)
         self.gaps += 1
         self.gap_records += len(records)
         log.warning(

@@ -7,8 +7,9 @@ bookkeeping marks them read) and then treats the jump as a compaction gap,
 acking and committing past it. Seeking faust's consumer back does not work
 reliably (records in flight move its read offset past the seek again), so the
 missing range is read with a consumer of our own, outside any group, and
-applied before the message that revealed the gap. Offsets that no longer
-exist (compaction, transaction markers) are simply not returned.
+applied before the message that revealed the gap. Offsets that do not hold
+records (compaction, transaction markers) are simply not returned; the reader
+keeps its consumer, so such a gap costs one fetch.
 """
 
 from __future__ import annotations
@@ -19,18 +20,22 @@ from typing import Any
 READ_TIMEOUT = 30.0  # seconds to read one missing range before giving up
 
 
-def read_range(
-    kafka_kwargs: dict[str, Any], topic: str, partition: int, start: int, end: int
-) -> list[Any]:
-    """The records of ``topic[partition]`` at offsets ``start <= offset < end``, in order.
+class RangeReader:
+    """Reads offset ranges of any partition with one consumer (no group, no commits),
+    created on first use. Blocking (kafka-python): call it from one thread at a time."""
 
-    Blocking (kafka-python): run it in a thread. Returns fewer records only when
-    offsets in the range do not exist or ``READ_TIMEOUT`` passed.
-    """
-    from kafka import KafkaConsumer, TopicPartition
+    def __init__(self, kafka_kwargs: dict[str, Any]) -> None:
+        self._kwargs = kafka_kwargs
+        self._consumer: Any = None
 
-    consumer = KafkaConsumer(**kafka_kwargs, group_id=None, enable_auto_commit=False)
-    try:
+    def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
+        """The records at offsets ``start <= offset < end``, in order (fewer only when
+        offsets in the range hold no record, or ``READ_TIMEOUT`` passed)."""
+        from kafka import KafkaConsumer, TopicPartition
+
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(**self._kwargs, group_id=None, enable_auto_commit=False)
+        consumer = self._consumer
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         consumer.seek(tp, start)
@@ -41,5 +46,8 @@ def read_range(
                 if start <= record.offset < end:
                     out.append(record)
         return out
-    finally:
-        consumer.close()
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
