@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 import json
 import math
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 from monitor.config import MonitorConfig
@@ -61,6 +61,7 @@ class Assessor:
         self._override = override
         self.baselines: MutableMapping[str, Any] = {} if baselines is None else baselines
         self.series: dict[str, SeriesState] = {}
+        self.changed: set[str] = set()  # series changed since take_changed() (checkpoints)
         self._unrecorded: dict[str, tuple[int, list[str]]] = {}
         """Per series: (detector count when last listed, slots whose baseline is not yet
         recorded), so only detectors still in warm-up are looked at after each item."""
@@ -117,6 +118,7 @@ class Assessor:
         state = self.series.get(skey)
         if state is None:
             state = self.series[skey] = SeriesState(SeriesKey.parse(skey))
+        self.changed.add(skey)
         if isinstance(item, Resolution):
             alerts = state.observe(item, self._factory)
         else:
@@ -127,8 +129,9 @@ class Assessor:
 
     def _on_tick(self, at: float) -> list[Alert]:
         alerts: list[Alert] = []
-        for state in self.series.values():
+        for skey, state in self.series.items():
             if state.role in _TICKING:
+                self.changed.add(skey)
                 alerts.extend(state.tick(at, self._factory, self._outlier_every, self._half_life))
         return alerts
 
@@ -222,16 +225,23 @@ class Assessor:
             if k in self.series
         }
 
-    def load(self, blobs: dict[str, bytes]) -> None:
-        """Restore series exported by :meth:`export`."""
+    def load(self, blobs: Mapping[str, bytes | dict[str, Any]]) -> None:
+        """Restore series exported by :meth:`export` (bytes, or their parsed JSON)."""
         for k, blob in blobs.items():
-            self.series[k] = SeriesState.from_state(json.loads(blob))
+            state = json.loads(blob) if isinstance(blob, bytes | str) else blob
+            self.series[k] = SeriesState.from_state(state)
             self._unrecorded.pop(k, None)
 
     def drop(self, keys: Iterable[SeriesKey | str]) -> None:
         for k in keys:
             self.series.pop(str(k), None)
             self._unrecorded.pop(str(k), None)
+            self.changed.discard(str(k))
+
+    def take_changed(self) -> set[str]:
+        """Keys of the series changed since the last call (for incremental checkpoints)."""
+        changed, self.changed = self.changed, set()
+        return changed
 
     def clock_state(self) -> dict[str, Any]:
         """The non-series state (watermark, tick position, queue) for checkpoints."""

@@ -75,10 +75,69 @@ def _finite(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
 
-def _chunks(prefix: str, doc: bytes, size: int) -> dict[bytes, bytes]:
-    """``doc`` cut into records of at most ``size`` bytes: ``<prefix>/<i>`` → chunk."""
-    n = max(1, -(-len(doc) // size))
-    return {f"{prefix}/{i}".encode(): doc[i * size : (i + 1) * size] for i in range(n)}
+class ChunkLog:
+    """A partition's checkpoint as a log of JSON documents in chunked records.
+
+    Each checkpoint appends a *delta* (what changed since the last one) under
+    ``<p>/d/<gen>/<i>``; once the deltas outgrow the last *base* (a document of
+    the whole state, ``<p>/b/<gen>/<i>``; floor :attr:`MIN_BASE` bytes) a new
+    base replaces them. Records are at most :attr:`CHUNK` bytes. The owner writes
+    the chunks, then its commit record naming :attr:`log`, then the deletions,
+    so a crash mid-checkpoint leaves the previous commit record and its log
+    intact; chunks outside the committed log are deleted by the next checkpoint
+    (generation numbers are never reused). A restore reads at most about twice
+    the live state, and a checkpoint writes what changed, not the whole state.
+    """
+
+    CHUNK: ClassVar[int] = 256 * 1024
+    MIN_BASE: ClassVar[int] = 1 << 20
+
+    def __init__(
+        self, partition: int, gen: int, log: list[list[Any]], chunks: dict[str, bytes]
+    ) -> None:
+        self.partition = partition
+        self.gen = gen
+        self.log = log  # [kind, generation, chunks, bytes] of the committed base and deltas
+        live = {f"{k}/{g}/{i}" for k, g, n, _ in log for i in range(n)}
+        self.stale: set[str] = {k for k in chunks if k not in live}
+        self._next_gen = max([gen, *(int(k.split("/")[1]) for k in chunks)]) + 1
+
+    @staticmethod
+    def documents(log: list[list[Any]], chunks: dict[str, bytes]) -> list[Any]:
+        """The committed documents, oldest (the base) first."""
+        return [
+            json.loads(b"".join(chunks[f"{k}/{g}/{i}"] for i in range(n))) for k, g, n, _ in log
+        ]
+
+    def append(
+        self, delta: bytes, whole: Callable[[], bytes], *, base: bool = False
+    ) -> tuple[dict[bytes, bytes | None], dict[bytes, None]]:
+        """The chunks of the next generation (``delta``, or ``whole()`` when a base is
+        due or ``base``) and the deletions to write after the commit record; advances
+        :attr:`gen` and :attr:`log`."""
+        p, gen = self.partition, self._next_gen
+        bases = [e[3] for e in self.log if e[0] == "b"]
+        deltas = sum(e[3] for e in self.log if e[0] == "d") + len(delta)
+        dropped: list[list[Any]] = []
+        kind = "d"
+        if base or deltas > max(self.MIN_BASE, bases[0] if bases else 0):
+            delta, kind = whole(), "b"
+            dropped, self.log = self.log, []
+        size = self.CHUNK
+        n = max(1, -(-len(delta) // size))
+        out: dict[bytes, bytes | None] = {
+            f"{p}/{kind}/{gen}/{i}".encode(): delta[i * size : (i + 1) * size] for i in range(n)
+        }
+        self.log.append([kind, gen, n, len(delta)])
+        deletes: dict[bytes, None] = {
+            f"{p}/{k}/{g}/{i}".encode(): None for k, g, m, _ in dropped for i in range(m)
+        }
+        deletes.update(
+            {f"{p}/{k}".encode(): None for k in self.stale if f"{p}/{k}".encode() not in out}
+        )
+        self.stale = set()
+        self.gen, self._next_gen = gen, gen + 1
+        return out, deletes
 
 
 def _legacy_value(raw: bytes, gen: int) -> Any:
@@ -94,24 +153,14 @@ class ResolvePart:
     """Stage-1 state of one input partition: a Resolver over DirtyDicts, plus
     ``seq`` (messages emitted to stage 2 so far; stage 2 drops re-sent ones).
 
-    Checkpoint layout: a log of JSON documents ``{map: {key: value | null}}``
-    (``null`` = deleted), each cut into records of at most :attr:`CHUNK` bytes:
-
-    - ``<p>/d/<gen>/<i>``: a *delta*, the entries changed since the previous
-      checkpoint;
-    - ``<p>/b/<gen>/<i>``: a *base*, the whole state, written instead of a delta
-      once the deltas since the last base outgrow it (so a restore reads at most
-      about twice the live state, and the writes stay proportional to changes);
-    - ``<p>/c/``, written after the chunks: counters, seq, input offset, the
-      generation and the *log* (base and deltas, in order) that make the state.
-
-    Restart time is then bounded by the bytes of the state, not by one changelog
-    record per pending suggestion and remembered event id (a million records
-    took minutes to recover through Faust). A crash can cut a checkpoint before
-    its ``c`` record: the chunks it wrote are not in the committed log, so a
-    restore ignores them and the next checkpoint deletes them (generation
-    numbers are never reused). Records replaced by a base are deleted after the
-    ``c`` record that no longer names them.
+    Checkpoint layout: a :class:`ChunkLog` of documents ``{map: {key: value |
+    null}}`` (``null`` = deleted; a delta holds the entries changed since the
+    previous checkpoint), then the ``<p>/c/`` commit record: counters, seq,
+    input offset, generation and the log. Restart time is thus bounded by the
+    bytes of the state, not by one changelog record per pending suggestion and
+    remembered event id (a million records took minutes to recover through
+    Faust). The one-record-per-entry layout of earlier versions is still read,
+    and rewritten as a base.
     """
 
     MAPS = ("suggestions", "outcomes", "feedback", "seen", "resolved")
@@ -122,8 +171,6 @@ class ResolvePart:
         "seen": "e",
         "resolved": "r",
     }
-    CHUNK: ClassVar[int] = 256 * 1024
-    MIN_BASE: ClassVar[int] = 1 << 20  # deltas below this size never trigger a base
 
     def __init__(
         self,
@@ -146,11 +193,9 @@ class ResolvePart:
                 chunks[f"{kind}/{key}"] = bytes(raw)
             else:
                 legacy.append((kind, key, bytes(raw)))
-        self.gen: int = meta.get("gen", 0)
-        # [kind, generation, chunks, bytes] of the committed base and deltas
-        self.log: list[list[Any]] = meta.get("log", [])
-        for kind, g, n, _ in self.log:
-            doc = json.loads(b"".join(chunks[f"{kind}/{g}/{i}"] for i in range(n)))
+        gen = meta.get("gen", 0)
+        log = meta.get("log", [])
+        for doc in ChunkLog.documents(log, chunks):
             for short, changes in doc.items():
                 table = self.maps[by_short[short]]
                 for key, value in changes.items():
@@ -159,16 +204,12 @@ class ResolvePart:
                     else:
                         dict.__setitem__(table, key, value)
         for kind, key, raw in legacy:
-            value = _legacy_value(raw, self.gen)
+            value = _legacy_value(raw, gen)
             if value is not None:
                 dict.__setitem__(self.maps[by_short[kind]], key, value)
-        live = {f"{kind}/{g}/{i}" for kind, g, n, _ in self.log for i in range(n)}
-        # records to delete at the next checkpoint: cut checkpoints, the old layout
-        self.stale: set[str] = {k for k in chunks if k not in live}
-        self.stale |= {f"{kind}/{key}" for kind, key, _ in legacy}
+        self.chunks = ChunkLog(partition, gen, log, chunks)
+        self.chunks.stale |= {f"{kind}/{key}" for kind, key, _ in legacy}
         self._base_due = bool(legacy)  # rewrite the old layout as a base
-        gens = [int(k.split("/")[1]) for k in chunks]
-        self._next_gen = max([self.gen, *gens]) + 1
         self.counters: dict[str, Any] = counters
         self.seq: int = meta.get("seq", 0)
         self.last_tick: float = -math.inf
@@ -183,41 +224,26 @@ class ResolvePart:
         """Writes for everything changed since the last call, in order: the new
         chunks, the ``c`` record, then deletions of records no longer needed."""
         dirty = {name: table.take_dirty() for name, table in self.maps.items()}
-        if not (self.changed or self.stale or self._base_due or any(dirty.values())):
+        log = self.chunks
+        if not (self.changed or log.stale or self._base_due or any(dirty.values())):
             return {}
-        p, gen = self.partition, self._next_gen
         delta = {
             self._SHORT[name]: {key: self.maps[name].get(key) for key in keys}
             for name, keys in dirty.items()
             if keys
         }
-        doc = _dumps(delta).encode() if delta else b""
-        base = [e for e in self.log if e[0] == "b"]
-        deltas = sum(e[3] for e in self.log if e[0] == "d") + len(doc)
-        dropped: list[list[Any]] = []
-        if self._base_due or deltas > max(self.MIN_BASE, base[0][3] if base else 0):
-            doc = _dumps({self._SHORT[n]: t for n, t in self.maps.items() if t}).encode()
-            dropped, self.log = self.log, []
-            kind = "b"
-        else:
-            kind = "d"
-        out: dict[bytes, bytes | None] = {}
-        if doc:
-            out.update(_chunks(f"{p}/{kind}/{gen}", doc, self.CHUNK))
-            self.log.append([kind, gen, len(out), len(doc)])
+        out, deletes = log.append(
+            _dumps(delta).encode(),
+            lambda: _dumps({self._SHORT[n]: t for n, t in self.maps.items() if t}).encode(),
+            base=self._base_due,
+        )
         blob = {
             "counters": dict(self.counters),
-            "meta": {"seq": self.seq, "offset": self.offset, "gen": gen, "log": self.log},
+            "meta": {"seq": self.seq, "offset": self.offset, "gen": log.gen, "log": log.log},
         }
-        out[f"{p}/c/".encode()] = _dumps(blob).encode()
-        for k, g, n, _ in dropped:
-            for i in range(n):
-                out[f"{p}/{k}/{g}/{i}".encode()] = None
-        for key in self.stale:
-            out.setdefault(f"{p}/{key}".encode(), None)
-        self.stale = set()
+        out[f"{self.partition}/c/".encode()] = _dumps(blob).encode()
+        out.update(deletes)
         self._base_due = self.changed = False
-        self.gen, self._next_gen = gen, gen + 1
         return out
 
 
@@ -232,17 +258,14 @@ class AssessPart:
     ``min(watermark over all sources) - clock_skew`` (every result before it has
     been emitted, as in replay); until every source has reported, nothing is due.
 
-    Checkpoint layout: the whole partition state (series, queued items, clock,
-    sequence numbers) is one JSON document, cut into records of at most
-    :attr:`CHUNK` bytes under keys ``<p>/g/<generation>/<i>``, then the
-    ``<p>/m/`` record naming the generation and its chunk count, then
-    tombstones for the previous generation. A checkpoint interrupted by a crash
-    leaves the previous generation intact (its meta record still names it), so a
-    restore never mixes two checkpoints, and no record exceeds Kafka's message
-    size however long the queue of items waiting for the watermark grows.
+    Checkpoint layout: a :class:`ChunkLog` of documents ``{"meta": ..., "series":
+    {key: state}}``; a delta holds the series changed since the previous
+    checkpoint (items applied, or ticked) and the whole meta (sequence numbers,
+    watermarks, the clock with its queue of items waiting for the watermark,
+    the offset); then the ``<p>/m/`` commit record (generation and log). The
+    layouts of earlier versions (one document per generation, or one record
+    per series) are still read, and rewritten as a base.
     """
-
-    CHUNK: ClassVar[int] = 256 * 1024
 
     def __init__(
         self,
@@ -257,28 +280,31 @@ class AssessPart:
         self.sources = sources
         self.lag = lag
         self.assessor = make_assessor()
-        blobs: dict[str, bytes] = {}
+        blobs: dict[str, bytes] = {}  # one record per series (earliest layout)
         chunks: dict[str, bytes] = {}
-        meta: dict[str, Any] = {}
+        commit: dict[str, Any] = {}
         for kind, key, raw in entries:
             if kind == "m":
-                meta = json.loads(raw)
-            elif kind == "k":  # layout of one record per series (before generations)
+                commit = json.loads(raw)
+            elif kind == "k":
                 blobs[key] = raw
-            elif kind == "g":
-                chunks[key] = raw
-        self.gen: int = meta.get("gen", 0)
-        self.chunks: int = meta.get("chunks", 0)
-        if "gen" in meta:
-            doc = json.loads(b"".join(chunks[f"{self.gen}/{i}"] for i in range(self.chunks)))
-            meta = doc["meta"]
-            series = {k: _dumps(v).encode() for k, v in doc["series"].items()}
+            elif kind in ("b", "d", "g"):
+                chunks[f"{kind}/{key}"] = bytes(raw)
+        series: dict[str, Any] = {}
+        meta: dict[str, Any] = {}
+        log: list[list[Any]] = commit.get("log", [])
+        if "log" in commit:
+            for doc in ChunkLog.documents(log, chunks):
+                series.update(doc["series"])
+                meta = doc["meta"]
+        elif "gen" in commit:  # one whole document per generation
+            doc = ChunkLog.documents([["g", commit["gen"], commit["chunks"], 0]], chunks)[0]
+            series, meta = doc["series"], doc["meta"]
         else:
-            series = blobs
-        # records to delete at the next checkpoint: older layouts, unfinished generations
-        self.stale: set[str] = {f"k/{k}" for k in blobs} | {
-            f"g/{k}" for k in chunks if not k.startswith(f"{self.gen}/")
-        }
+            series = {k: json.loads(v) for k, v in blobs.items()}
+        self.chunks = ChunkLog(partition, commit.get("gen", 0), log, chunks)
+        self.chunks.stale |= {f"k/{k}" for k in blobs}
+        self._base_due = bool(series) and "log" not in commit
         if series:
             self.assessor.load(series)
         if meta.get("clock") is not None and hasattr(self.assessor, "load_clock_state"):
@@ -306,11 +332,11 @@ class AssessPart:
         return min(self.ticks.values()) - self.lag
 
     def checkpoint(self) -> dict[bytes, bytes | None]:
-        """Writes, in order: the new generation's chunks, the meta record, tombstones."""
-        if not self.changed:
+        """Writes, in order: the new generation's chunks, the ``m`` record, deletions."""
+        log = self.chunks
+        if not (self.changed or log.stale or self._base_due):
             return {}
         self.changed = False
-        p = self.partition
         meta = {
             "last_seq": self.last_seq,
             "ticks": self.ticks,
@@ -320,27 +346,25 @@ class AssessPart:
         }
         if hasattr(self.assessor, "clock_state"):  # queued items, tick position
             meta["clock"] = self.assessor.clock_state()
-        keys = list(self.assessor.keys())
-        blobs = self.assessor.export(keys) if keys else {}
-        doc = b"".join(
-            [
-                b'{"meta":',
-                _dumps(meta).encode(),
-                b',"series":{',
-                b",".join(_dumps(k).encode() + b":" + bytes(v) for k, v in blobs.items()),
-                b"}}",
-            ]
+        head = b'{"meta":' + _dumps(meta).encode() + b',"series":{'
+        assessor = self.assessor
+        changed = assessor.take_changed() if hasattr(assessor, "take_changed") else None
+
+        def document(keys: Any) -> bytes:
+            blobs = assessor.export(keys) if keys is None or keys else {}
+            body = b",".join(_dumps(k).encode() + b":" + bytes(v) for k, v in blobs.items())
+            return head + body + b"}}"
+
+        # every series changed: a delta would be a base, and make the log before it dead
+        whole = changed is None or len(changed) >= len(assessor.series)
+        out, deletes = log.append(
+            b"" if whole else document(changed),
+            lambda: document(None),
+            base=self._base_due or whole,
         )
-        gen = self.gen + 1
-        out: dict[bytes, bytes | None] = dict(_chunks(f"{p}/g/{gen}", doc, self.CHUNK))
-        n = len(out)
-        out[f"{p}/m/".encode()] = _dumps({"gen": gen, "chunks": n}).encode()
-        for i in range(self.chunks if self.gen else 0):
-            out[f"{p}/g/{self.gen}/{i}".encode()] = None
-        for key in self.stale:  # (an unfinished generation may have the new number)
-            out.setdefault(f"{p}/{key}".encode(), None)
-        self.stale = set()
-        self.gen, self.chunks = gen, n
+        out[f"{self.partition}/m/".encode()] = _dumps({"gen": log.gen, "log": log.log}).encode()
+        out.update(deletes)
+        self._base_due = False
         return out
 
 

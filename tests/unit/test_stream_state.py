@@ -10,7 +10,7 @@ import pytest
 from monitor.assess import Assessor
 from monitor.contract import InvalidEvent, parse_event
 from monitor.resolver import Resolver, ResolverConfig
-from streams.state import AssessPart, ResolvePart, split_key
+from streams.state import AssessPart, ChunkLog, ResolvePart, split_key
 
 SAMPLE = Path(__file__).resolve().parents[2] / "seeds" / "sample" / "events.jsonl"
 
@@ -63,7 +63,12 @@ def _feed(part: AssessPart, items: list, upto: float) -> None:
 
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(AssessPart, "CHUNK", 2048)
+    monkeypatch.setattr(ChunkLog, "CHUNK", 2048)
+
+
+def _only_live_records(table: dict, part: AssessPart) -> bool:
+    live = {f"0/{k}/{g}/{i}".encode() for k, g, n, _ in part.chunks.log for i in range(n)}
+    return set(table) == live | {b"0/m/"}
 
 
 def test_restore_reproduces_state_across_chunks(small_chunks) -> None:
@@ -73,19 +78,46 @@ def test_restore_reproduces_state_across_chunks(small_chunks) -> None:
     table: dict = {}
     _feed(part, items[:half], items[half // 2].at)
     writes = part.checkpoint()
-    assert sum(1 for k in writes if b"/g/" in k) > 1, "the state spans several chunks"
-    assert all(v is None or len(v) <= AssessPart.CHUNK for v in writes.values())
+    assert sum(1 for k in writes if b"/b/" in k) > 1, "the state spans several chunks"
+    assert all(v is None or len(v) <= ChunkLog.CHUNK for v in writes.values())
     _apply(table, writes)
     restored = AssessPart(0, Assessor, _entries(table), sources=1, lag=60.0)
     assert _state(restored) == _state(part)
     assert restored.assessor.clock_state()["queue"], "queued items are part of the state"
 
-    # the next generation replaces the previous one's records
+    # the next checkpoint (every series changed: a new base) restores the whole state
     _feed(part, items[half:], items[-1].at + 7200)
     _apply(table, part.checkpoint())
-    assert not [k for k in table if k.startswith(b"0/g/1/")]
+    assert [k for k, *_ in part.chunks.log] == ["b"]
     restored = AssessPart(0, Assessor, _entries(table), sources=1, lag=60.0)
     assert _state(restored) == _state(part)
+    assert _only_live_records(table, part)
+
+
+def test_assess_deltas_hold_only_changed_series_and_restore_exactly(small_chunks) -> None:
+    """Checkpoints after every slice of items (a base once the deltas outgrow it):
+    the records always restore the live state, and an idle checkpoint writes no series."""
+    items = _items()
+    part = AssessPart(0, Assessor, sources=1, lag=60.0)
+    part.chunks.MIN_BASE = 20_000
+    table: dict = {}
+    step = max(1, len(items) // 12)
+    logs: list[str] = []
+    for i in range(0, len(items), step):
+        _feed(part, items[i : i + step], items[min(i + step, len(items) - 1)].at)
+        _apply(table, part.checkpoint())
+        restored = AssessPart(0, Assessor, _entries(table), sources=1, lag=60.0)
+        assert json.dumps(_state(restored), sort_keys=True, default=str) == json.dumps(
+            _state(part), sort_keys=True, default=str
+        )
+        assert _only_live_records(table, part)
+        logs.append("".join(k for k, *_ in part.chunks.log))
+    assert any("d" in k for k in logs), logs  # deltas of the series changed
+    assert logs[-1].startswith("b"), logs  # and bases that replaced them
+    part.changed = True  # only the offset moved: no series changed
+    writes = part.checkpoint()
+    doc = b"".join(v for k, v in writes.items() if v is not None and b"/m/" not in k)
+    assert json.loads(doc)["series"] == {}
 
 
 def test_interrupted_checkpoint_restores_the_previous_one(small_chunks) -> None:
@@ -104,13 +136,30 @@ def test_interrupted_checkpoint_restores_the_previous_one(small_chunks) -> None:
     restored = AssessPart(0, Assessor, _entries(table), sources=1, lag=60.0)
     assert json.dumps(_state(restored), sort_keys=True, default=str) == before
 
-    # the restored part writes its next generation over the unfinished one, then cleans up
+    # the restored part writes a new generation and deletes the unfinished one
     _feed(restored, items[half:], items[-1].at + 7200)
     _apply(table, restored.checkpoint())
-    gens = {split_key(k)[2].split("/")[0] for k in table if b"/g/" in k}
-    assert gens == {"2"}
+    assert _only_live_records(table, restored)
     again = AssessPart(0, Assessor, _entries(table), sources=1, lag=60.0)
     assert _state(again) == _state(restored)
+
+
+def test_assess_reads_the_one_document_per_generation_layout() -> None:
+    """Written by the previous version: ``<p>/g/<gen>/<i>`` chunks of one document
+    (meta and every series) and ``<p>/m/`` naming the generation."""
+    items = _items()
+    part = AssessPart(0, Assessor, sources=1, lag=60.0)
+    _feed(part, items, items[-1].at + 60)
+    meta = {"last_seq": part.last_seq, "ticks": part.ticks, "advanced": part.advanced,
+            "has_items": True, "offset": 9, "clock": part.assessor.clock_state()}  # fmt: skip
+    series = {k: json.loads(v) for k, v in part.assessor.export().items()}
+    doc = json.dumps({"meta": meta, "series": series}).encode()
+    old = {b"0/g/4/0": doc[:1000], b"0/g/4/1": doc[1000:], b"0/m/": b'{"gen":4,"chunks":2}'}
+    restored = AssessPart(0, Assessor, _entries(old), sources=1, lag=60.0)
+    assert _state(restored) == _state(part) and restored.offset == 9
+    _apply(old, restored.checkpoint())
+    assert [k for k, *_ in restored.chunks.log] == ["b"] and _only_live_records(old, restored)
+    assert _state(AssessPart(0, Assessor, _entries(old), sources=1, lag=60.0)) == _state(part)
 
 
 def test_watermark_waits_for_every_source() -> None:
@@ -151,9 +200,9 @@ def _resolver_state(part: ResolvePart) -> tuple:
 
 def _small(part: ResolvePart, *, base_every_time: bool = False) -> ResolvePart:
     """Tiny chunks (so documents span many records) and, optionally, a base each time."""
-    part.CHUNK = 700
+    part.chunks.CHUNK = 700
     if base_every_time:
-        part.MIN_BASE = -1
+        part.chunks.MIN_BASE = -1
     return part
 
 
@@ -203,7 +252,7 @@ def test_resolve_checkpoint_cut_by_a_crash_restores_one_whole_checkpoint(
     assert restored.checkpoint() == {}  # nothing changed: nothing written
     again = _restored(durable)
     assert _resolver_state(again) == _resolver_state(restored)
-    live = sum(n for _, _, n, _ in again.log)
+    live = sum(n for _, _, n, _ in again.chunks.log)
     assert len(durable) == live + 1
 
 
@@ -212,19 +261,19 @@ def test_resolve_log_stays_proportional_to_the_state() -> None:
     then one base replaces them; the records restore the exact state."""
     events = _events()
     part = _small(ResolvePart(0, ResolverConfig()))
-    part.MIN_BASE = 2000
+    part.chunks.MIN_BASE = 2000
     durable: dict = {}
     kinds = []
     for i in range(0, len(events), 25):
         _resolve(part, events[i : i + 25], i)
         _apply(durable, part.checkpoint())
-        kinds.append("".join(k for k, *_ in part.log))
+        kinds.append("".join(k for k, *_ in part.chunks.log))
         restored = _restored(durable)
         assert _resolver_state(restored) == _resolver_state(part)
-        base = sum(e[3] for e in part.log if e[0] == "b")
-        deltas = sum(e[3] for e in part.log if e[0] == "d")
-        assert deltas <= max(part.MIN_BASE, base) or part.log[-1][0] == "b"
-        assert sum(len(v) for v in durable.values()) <= 3 * max(part.MIN_BASE, base) + 2000
+        base = sum(e[3] for e in part.chunks.log if e[0] == "b")
+        deltas = sum(e[3] for e in part.chunks.log if e[0] == "d")
+        assert deltas <= max(part.chunks.MIN_BASE, base) or part.chunks.log[-1][0] == "b"
+        assert sum(len(v) for v in durable.values()) <= 3 * max(part.chunks.MIN_BASE, base) + 2000
     assert any(k == "b" for k in kinds) and any(k.startswith("bd") for k in kinds)
 
 
@@ -246,7 +295,7 @@ def test_resolve_restores_the_one_record_per_entry_layout() -> None:
     restored = ResolvePart(0, ResolverConfig(), _entries(old))
     assert _resolver_state(restored) == _resolver_state(part)
     writes = restored.checkpoint()
-    assert [e[0] for e in restored.log] == ["b"]
+    assert [e[0] for e in restored.chunks.log] == ["b"]
     assert all(writes.get(k, b"") is None for k in old if k != b"0/c/")
     _apply(old, writes)
     assert _resolver_state(ResolvePart(0, ResolverConfig(), _entries(old))) == _resolver_state(part)
