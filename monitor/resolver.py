@@ -217,8 +217,7 @@ class Resolver:
         counters: MutableMapping[str, Any] | None = None,
     ) -> None:
         self.config = cfg = config or ResolverConfig()
-        self._timeout = cfg.decision_timeout
-        self._timeouts = cfg.feature_timeouts
+        self._timeout_of = cfg.timeout  # decision timeout per feature
         self._max_timeout = max([cfg.decision_timeout, *cfg.feature_timeouts.values()])
         self._lateness = cfg.allowed_lateness
         self._skew = cfg.clock_skew
@@ -349,7 +348,7 @@ class Resolver:
                 self._offer(rec, *item)
         self._suggestions[sid] = rec
         if rec[_OT] is None:
-            timeout = self._timeouts.get(ev.feature, self._timeout)
+            timeout = self._timeout_of(ev.feature)
             self._queue(timeout).append((t + timeout, sid))
         else:
             _heappush(self._heap, (rec[_OT], _RESOLVE, sid, ""))
@@ -366,7 +365,7 @@ class Resolver:
         rec = self._suggestions.get(sid)
         if rec is not None:
             shown = rec[_T]
-            timeout = self._timeouts.get(rec[_FEATURE], self._timeout)
+            timeout = self._timeout_of(rec[_FEATURE])
             if rec[_OT] is None and shown - self._skew <= t <= shown + timeout:
                 # the common case, inlined: the first outcome, within the timeout
                 rec[_OID : _OFINAL + 1] = (eid, t, ev.outcome, ev.edit_distance, ev.final_length)
@@ -379,7 +378,7 @@ class Resolver:
         done = self._resolved.get(sid)
         if done is not None:
             shown = done[_T]
-            deadline = shown + self._timeouts.get(done[_FEATURE], self._timeout)
+            deadline = shown + self._timeout_of(done[_FEATURE])
             c = self._counters
             if t < shown - self._skew or t > deadline + self._retention:
                 c["orphaned_outcomes"] += 1
@@ -409,7 +408,7 @@ class Resolver:
     def _offer(self, rec: list[Any], eid: str, t: float, kind: str, edit: Any, final: Any) -> bool:
         """Classify an outcome for a pending suggestion; True if it is the new winner."""
         shown = rec[_T]
-        deadline = shown + self._timeouts.get(rec[_FEATURE], self._timeout)
+        deadline = shown + self._timeout_of(rec[_FEATURE])
         c = self._counters
         if t < shown - self._skew or t > deadline + self._retention:
             c["orphaned_outcomes"] += 1
@@ -466,7 +465,7 @@ class Resolver:
         """Finalize heap entries with time < horizon, in (time, kind, sid, eid) order."""
         heap = self._heap
         pending = self._suggestions
-        timeouts, timeout = self._timeouts, self._timeout
+        timeout_of = self._timeout_of
         resolve = self._resolve
         out: list[Emitted] = []
         keep = []
@@ -479,7 +478,7 @@ class Resolver:
                     continue
                 best = rec[_OT]
                 if best is None:
-                    if rec[_T] + timeouts.get(rec[_FEATURE], timeout) != key:
+                    if rec[_T] + timeout_of(rec[_FEATURE]) != key:
                         continue
                     if final and key >= self._clock:
                         keep.append(entry)
@@ -521,7 +520,7 @@ class Resolver:
         burden = None
         if when is None:
             status = "expired"
-            when = shown + self._timeouts.get(rec[_FEATURE], self._timeout)
+            when = shown + self._timeout_of(rec[_FEATURE])
             seconds = None
             c["expired"] += 1
         else:
@@ -568,9 +567,7 @@ class Resolver:
             rec = table.get(sid)
         c = self._counters
         if rec is None or not (
-            rec[_T] - self._skew
-            <= t
-            <= rec[_T] + self._timeouts.get(rec[_FEATURE], self._timeout) + self._retention
+            rec[_T] - self._skew <= t <= rec[_T] + self._timeout_of(rec[_FEATURE]) + self._retention
         ):
             c["orphaned_feedback"] += 1
             return None
@@ -627,7 +624,7 @@ class Resolver:
         expiries: dict[float, list[tuple[float, str]]] = {}
         for sid, rec in self._suggestions.items():
             if rec[_OT] is None:
-                timeout = self._timeouts.get(rec[_FEATURE], self._timeout)
+                timeout = self._timeout_of(rec[_FEATURE])
                 expiries.setdefault(timeout, []).append((rec[_T] + timeout, sid))
             else:
                 heap.append((rec[_OT], _RESOLVE, sid, ""))
