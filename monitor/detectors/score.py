@@ -52,6 +52,7 @@ class ScoreDrift(Detector):
 
     name = "score-drift"
     params_model = ScoreDriftParams
+    _state_fields = ("_firing",)  # the parts' states are restored by from_state
     params: ScoreDriftParams
 
     def __init__(self, params: ScoreDriftParams | None = None, **overrides: object) -> None:
@@ -94,20 +95,14 @@ class ScoreDrift(Detector):
         return self.psi.value
 
     def to_state(self) -> dict[str, Any]:
-        return {
-            "detector": self.name,
-            "params": self.params.model_dump(mode="json", exclude_defaults=True),
-            "firing": self._firing,
-            "psi": self.psi.to_state(),
-            "mean": None if self.mean is None else self.mean.to_state(),
-        }
+        state = super().to_state()  # detector name, params, firing
+        state["psi"] = self.psi.to_state()
+        state["mean"] = None if self.mean is None else self.mean.to_state()
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
-        if state.get("detector") != cls.name:
-            raise ValueError(f"state is for detector {state.get('detector')!r}, not {cls.name!r}")
-        obj = cls(shared_params(ScoreDriftParams, state["params"]))
-        obj._firing = state["firing"]
+        obj = super().from_state(state)  # detector name, params, firing
         obj.psi = HistogramDrift.from_state(state["psi"])
         if state["mean"] is not None:
             obj.mean = MeanShiftCUSUM.from_state(state["mean"])
