@@ -13,9 +13,11 @@ Pipeline
     ``vitals-source-*``); valid → the partition's
     :class:`~monitor.resolver.Resolver`. Each Resolution/Flag goes to stage 2
     once per ``item.key.rollups()`` key (4 deliveries), each delivery numbered
-    by a per-source-partition sequence (``seq``). The deliveries of one input event
-    are *packed*: one ``<app_id>-assess`` message per destination partition
-    (the partition the series key hashes to, as Kafka's default partitioner
+    by a per-source-partition sequence (``seq``). Deliveries wait in an
+    *outbox* for up to ``flush_interval`` (0.02 s), 400 entries, the next tick
+    or the next checkpoint, and go out *packed*: one ``<app_id>-assess``
+    message per destination partition (the partition the series key hashes
+    to, as Kafka's default partitioner
     would place a message keyed by it), headers ``vitals-src`` (input
     partition) and ``vitals-pack``, value a JSON array of
     ``[record, [[seq, series key], ...]]`` entries. A ``Tick`` of the
@@ -28,8 +30,10 @@ Pipeline
 
 Stage-2 messages and checkpoint records are written with the underlying
 aiokafka producer (record batches built by the worker, delivery futures
-checked at the checkpoint), not one awaited ``Topic.send`` each: that per
-message cost was the bulk of the worker's time.
+checked at the checkpoint, ``producer_linger`` to batch requests), not one
+awaited ``Topic.send`` each: that per message cost was the bulk of the
+worker's time. Sent one message per input event, stage-2 traffic saturated the
+worker at 2,000 events/s (p99 latency 8 s); the outbox brought it to 0.13 s.
 
 State and checkpoints (why it is done this way)
 -----------------------------------------------
