@@ -244,32 +244,36 @@ class Worker:
 
     # -- stage 1: resolve --------------------------------------------------------
 
-    async def on_input(self, events: list[Any]) -> None:
-        """Resolve input events; their stage-2 deliveries wait in :attr:`outbox`
+    async def on_input(self, event: Any) -> None:
+        """Resolve one input event; its stage-2 deliveries wait in :attr:`outbox`
         (sent by :meth:`flush`: every ``flush_interval``, when full, before a tick
         and before a checkpoint)."""
-        self.pending.extend(events)
-        self.events["resolve"] += len(events)
-        touched: dict[int, ResolvePart] = {}
-        for event in events:
-            msg = event.message
-            part = self.resolve_parts.get(msg.partition) or self._restore_resolve(msg.partition)
-            # Already in this state: redelivered after a crash between
-            # checkpoint and commit (offset <= the checkpointed one), or after
-            # a rebalance that kept (or rebuilt) the state but rewound the
-            # consumer to the last commit.
-            if part.offset is not None and msg.offset <= part.offset:
-                self.redelivered += 1
-                continue
-            if part.offset is not None and msg.offset > part.offset + 1:
-                for record in await self.missing(msg, part.offset):
-                    await self.resolve_one(part, record)
-            await self.resolve_one(part, msg)
-            touched[part.partition] = part
-        for part in touched.values():
-            wm = part.resolver.watermark
-            if math.isfinite(wm) and wm >= part.last_tick + self.settings.tick_interval:
-                await self.tick(part)
+        msg = event.message
+        self.pending.append(event)
+        self.events["resolve"] += 1
+        part = self.resolve_parts.get(msg.partition) or self._restore_resolve(msg.partition)
+        records = await self.to_apply(part, msg)
+        if not records:
+            return
+        for record in records:
+            await self.resolve_one(part, record)
+        wm = part.resolver.watermark
+        if math.isfinite(wm) and wm >= part.last_tick + self.settings.tick_interval:
+            await self.tick(part)
+
+    async def to_apply(self, part: ResolvePart | AssessPart, msg: Any) -> list[Any]:
+        """The records to apply to ``part`` for ``msg``: none when it is already in
+        the state (redelivered after a crash between checkpoint and commit, or
+        after a rebalance that kept or rebuilt the state but rewound the consumer
+        to the last commit); else any the consumer skipped before it, then it."""
+        if part.offset is None:
+            return [msg]
+        if msg.offset <= part.offset:
+            self.redelivered += 1
+            return []
+        if msg.offset > part.offset + 1:
+            return [*await self.missing(msg, part.offset), msg]
+        return [msg]
 
     async def resolve_one(self, part: ResolvePart, msg: Any) -> None:
         """Apply one input record (a faust message or a record read back) to its partition."""
@@ -430,13 +434,8 @@ class Worker:
         if self.make_assessor is None:
             return
         part = self.assess_parts.get(msg.partition) or self._restore_assess(msg.partition)
-        if part.offset is not None and msg.offset <= part.offset:
-            self.redelivered += 1  # already in this state
-            return
-        if part.offset is not None and msg.offset > part.offset + 1:
-            for record in await self.missing(msg, part.offset):
-                self.assess_one(part, record)
-        self.assess_one(part, msg)
+        for record in await self.to_apply(part, msg):
+            self.assess_one(part, record)
 
     def assess_one(self, part: AssessPart, msg: Any) -> None:
         """Apply one stage-2 record (a faust message or a record read back)."""
@@ -688,7 +687,7 @@ def create_app(
     async def resolve(stream: Any) -> None:
         async for event in stream.noack().events():
             async with w.lock:
-                await w.on_input([event])
+                await w.on_input(event)
                 if w.outbox_size() >= PACK_ITEMS:
                     await w.flush()
             await w.maybe_checkpoint()

@@ -132,9 +132,8 @@ class ChunkLog:
         deletes: dict[bytes, None] = {
             f"{p}/{k}/{g}/{i}".encode(): None for k, g, m, _ in dropped for i in range(m)
         }
-        deletes.update(
-            {f"{p}/{k}".encode(): None for k in self.stale if f"{p}/{k}".encode() not in out}
-        )
+        # (a stale chunk's generation is below ``gen``: never one just written)
+        deletes.update({f"{p}/{k}".encode(): None for k in self.stale})
         self.stale = set()
         self.gen, self._next_gen = gen, gen + 1
         return out, deletes
@@ -216,9 +215,6 @@ class ResolvePart:
         self.resolver = Resolver(config, counters=counters, **self.maps)
         self.changed = False  # counters/seq changed since the last checkpoint
         self.offset: int | None = meta.get("offset")  # last input offset applied
-        # Messages at or before the checkpointed offset are already in this state
-        # (redelivered when the crash came between checkpoint and commit): skip.
-        self.applied: int = -1 if self.offset is None else self.offset
 
     def checkpoint(self) -> dict[bytes, bytes | None]:
         """Writes for everything changed since the last call, in order: the new
