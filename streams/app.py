@@ -211,6 +211,7 @@ class Worker:
         self.inflight: list[asyncio.Future] = []  # delivery futures, checked at checkpoint
         # stage-2 entries resolved but not yet sent: source → destination → entries
         self.outbox: dict[int, dict[int, list[bytes]]] = {}
+        self.outbox_entries = 0  # entries in the outbox (flushed at PACK_ITEMS)
         self.lock = asyncio.Lock()
         self._dest: dict[str, tuple[int, bytes]] = {}  # series key → (partition, JSON)
         self._keys: dict[str, SeriesKey] = {}  # parsed series keys (stage 2)
@@ -333,6 +334,7 @@ class Worker:
                 if entries is None:
                     entries = out[p] = []
                 entries.append(b"[%s,[%s]]" % (value, b",".join(r)))
+                self.outbox_entries += 1
 
     def _destination(self, skey: str) -> tuple[int, bytes]:
         """The assess partition of a series (Kafka's default partitioner on the key)."""
@@ -343,11 +345,9 @@ class Worker:
         """Send the outbox: one message per (source, destination) and up to
         :data:`PACK_ITEMS` entries, in resolution order."""
         outbox, self.outbox = self.outbox, {}
+        self.outbox_entries = 0
         for src, out in outbox.items():
             await self.send_packs(src, out)
-
-    def outbox_size(self) -> int:
-        return sum(len(e) for out in self.outbox.values() for e in out.values())
 
     async def send_packs(self, src: int, out: dict[int, list[bytes]]) -> None:
         topic = self.assess_topic.get_topic_name()
@@ -612,7 +612,8 @@ class Worker:
             part = parts.pop(tp.partition, None)
             if isinstance(part, ResolvePart):
                 # never checkpointed: the new owner re-emits them (same seq)
-                self.outbox.pop(tp.partition, None)
+                out = self.outbox.pop(tp.partition, {})
+                self.outbox_entries -= sum(len(e) for e in out.values())
             elif isinstance(part, AssessPart):
                 part.assessor.drop(list(part.assessor.keys()))
 
@@ -688,7 +689,7 @@ def create_app(
         async for event in stream.noack().events():
             async with w.lock:
                 await w.on_input(event)
-                if w.outbox_size() >= PACK_ITEMS:
+                if w.outbox_entries >= PACK_ITEMS:
                     await w.flush()
             await w.maybe_checkpoint()
 
@@ -719,6 +720,10 @@ def create_app(
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:
         w.on_revoked(revoked)
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(app: faust.App, **kwargs: Any) -> None:
+        await asyncio.to_thread(w.range_reader.close)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(app: faust.App, assigned: set[Any], **kwargs: Any) -> None:
