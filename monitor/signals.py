@@ -95,14 +95,19 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
                 "warmup": 10000,
                 "recent_window": 3000,
                 "warmup_seconds": _WARMUP,
-                # A fixed allowance: batch variance of a 0.3% rate is too noisy to learn.
-                # 3.0 missed a 4-day tripling (seeds/flag-spike); 1.0 false-alarmed.
-                "phi": 1.5,
                 # p0 from at least 100 flags (+-10%): from the ~40 flags of 10,000
                 # observations it came out low enough to false-alarm on three seeds.
-                # (A 2-SE margin removed one of the two false alarms left on the seeds,
-                # and tripled the delay on seeds/flag-spike: 25.9 h -> 82.6 h.)
                 "warmup_events": 100,
+                # No 8x/16x arms: flags follow their suggestion by minutes to hours, so
+                # the afternoon's flags land in the quiet evening, and a handful of them
+                # among few resolutions tripped the large-shift arms (false alarms on 4 of
+                # 18 seed runs: the seeds plus 5 variants each of control and flag-spike).
+                "multipliers": (2.0, 4.0),
+                # Over-dispersion learned (chi-square gated) from batches of ~4 expected
+                # flags; batches of 100 hold 0.4. Clinicians who flag a lot raise it; an
+                # even stream keeps 1.0. The fixed 1.5 used before missed one 4-day
+                # tripling in six variants of seeds/flag-spike and took 21-40 h on three.
+                "batch_size": 1000,
             },
             frozenset({"exact", "version", "feature"}),
         ),
