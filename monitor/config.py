@@ -4,8 +4,8 @@ Layering, most specific last: built-in signal defaults → top-level ``signals``
 → ``features.<feature>.signals`` → ``features.<feature>.versions.<version>.signals``.
 Each signal's block holds ``enabled`` plus the parameters of its detector
 (validated against that detector's params model, so a typo is an error that
-names the signal and the field). Durations accept seconds or ``30s``/``10m``/
-``4h``/``7d``.
+names the signal and the field). Durations, detector ones such as ``warmup_seconds``
+included, accept seconds or ``30s``/``10m``/``4h``/``7d``.
 
 Example
 -------
@@ -27,34 +27,20 @@ Example
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitor.contract import SLUG_PATTERN
 from monitor.detectors.base import DetectorParams
+from monitor.durations import Seconds
 from monitor.resolver import ResolverConfig
 from monitor.signals import SIGNAL_SPECS
 
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
-
-
-def parse_duration(value: Any) -> Any:
-    """``"90s"``, ``"10m"``, ``"4h"``, ``"7d"`` or a number of seconds → seconds."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if not match:
-            raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 10m, 4h, 7d)")
-        return float(match[1]) * _UNITS[match[2] or "s"]
-    return value
-
-
-Duration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Duration = Annotated[Seconds, Field(gt=0)]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 SignalBlocks = dict[str, dict[str, Any]]
 
@@ -89,8 +75,8 @@ class FeatureConfig(BaseModel):
 class ResolverSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision_timeout: Duration = 4 * 3600.0
-    allowed_lateness: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 600.0
-    clock_skew: Annotated[float, BeforeValidator(parse_duration), Field(ge=0)] = 60.0
+    allowed_lateness: Annotated[Seconds, Field(ge=0)] = 600.0
+    clock_skew: Annotated[Seconds, Field(ge=0)] = 60.0
     dedup_retention: Duration = 86400.0
     feedback_retention: Duration = 7 * 86400.0
 

@@ -46,6 +46,7 @@ import math
 from pydantic import Field, model_validator
 
 from monitor.detectors.base import CusumBank, CusumParams, cusum_threshold, dispersion
+from monitor.durations import Seconds
 
 __all__ = ["BernoulliCUSUM", "BernoulliParams"]
 
@@ -62,7 +63,7 @@ class BernoulliParams(CusumParams):
     relative: bool = False
     warmup: int = Field(2000, ge=0)
     """Observations used to learn p0 and/or phi (not monitored)."""
-    warmup_seconds: float = Field(0.0, ge=0.0)
+    warmup_seconds: Seconds = Field(0.0, ge=0.0)
     """Also require this much event time in warm-up (e.g. a week, to cover the diurnal
     mix); needs ``t`` in ``update``."""
     warmup_events: int = Field(0, ge=0)

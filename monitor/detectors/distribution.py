@@ -38,6 +38,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from monitor.detectors.base import Detector, DetectorParams
+from monitor.durations import Seconds
 
 __all__ = ["CategoricalDrift", "CategoricalParams", "HistogramDrift", "HistogramParams"]
 
@@ -47,11 +48,11 @@ OTHER = "other"
 class _PSIParams(DetectorParams):
     clock: Literal["time", "count"] = "time"
     """Decay the recent histogram by event time (needs ``t``) or by observation count."""
-    half_life: float = Field(43200.0, gt=0.0)
+    half_life: Seconds = Field(43200.0, gt=0.0)
     """Half-life of the recent window: seconds (``clock="time"``) or observations."""
     warmup: int = Field(1000, ge=10)
     """Minimum baseline observations."""
-    warmup_seconds: float = Field(86400.0, ge=0.0)
+    warmup_seconds: Seconds = Field(86400.0, ge=0.0)
     """Minimum baseline duration (``clock="time"`` only): cover the diurnal cycle."""
     threshold: float = Field(0.2, gt=0.0)
     resolve_ratio: float = Field(0.5, gt=0.0, lt=1.0)

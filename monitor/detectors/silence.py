@@ -25,6 +25,7 @@ import math
 from pydantic import Field
 
 from monitor.detectors.base import Detector, DetectorParams
+from monitor.durations import Seconds
 
 __all__ = ["SilenceDetector", "SilenceParams", "hour_of_week"]
 
@@ -41,7 +42,7 @@ class SilenceParams(DetectorParams):
     """Parameters of :class:`SilenceDetector`."""
 
     p_alarm: float = Field(1e-6, gt=0.0, lt=0.5)
-    min_gap: float = Field(1800.0, ge=0.0)
+    min_gap: Seconds = Field(1800.0, ge=0.0)
     """Seconds of silence below which the detector never fires."""
     alpha: float = Field(0.2, gt=0.0, le=1.0)
     """Smoothing weight of a new week's count for an hour-of-week bucket."""

@@ -144,6 +144,26 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
     assert cfg.signal("acceptance_rate", "note-draft", "v3")[0] is False
 
 
+def test_detector_durations_accept_units(tmp_path: Path) -> None:
+    """The seconds of detector parameters read like the config's other durations."""
+    path = tmp_path / "units.yaml"
+    path.write_text(
+        "signals:\n"
+        "  acceptance_rate: {warmup_seconds: 7d}\n"
+        "  score_drift: {warmup_seconds: 36h}\n"
+        "  input_drift: {half_life: 12h}\n"
+        "  no_data: {min_gap: 45m}\n"
+    )
+    cfg = load_config(path)
+    assert cfg.signal("acceptance_rate", "f", "v")[1].warmup_seconds == 7 * 86400
+    assert cfg.signal("score_drift", "f", "v")[1].warmup_seconds == 36 * 3600
+    assert cfg.signal("input_drift", "f", "v")[1].half_life == 12 * 3600
+    assert cfg.signal("no_data", "f", "v")[1].min_gap == 45 * 60
+    path.write_text("signals:\n  acceptance_rate: {warmup_seconds: a week}\n")
+    with pytest.raises(ValueError, match=r"signals.acceptance_rate.warmup_seconds"):
+        load_config(path)
+
+
 def test_collector_renders_owned_series_only() -> None:
     engine, _ = replay_file(SAMPLE / "events.jsonl")
     registry = CollectorRegistry()
