@@ -174,7 +174,10 @@ class CusumParams(DetectorParams):
     @model_validator(mode="after")
     def _check_bank(self) -> Self:
         if self.phi is None and self.warmup < 5 * self.batch_size:
-            raise ValueError("estimating phi needs warmup >= 5 * batch_size")
+            raise ValueError(
+                f"estimating phi needs warmup >= 5 * batch_size (warmup {self.warmup}, "
+                f"batch_size {self.batch_size}): lower batch_size, or set phi"
+            )
         if any(m < 1.0 for m in self.multipliers):
             raise ValueError("multipliers must be >= 1")
         return self

@@ -121,7 +121,7 @@ MONITOR_CONFIG = {
     "signals": {
         "acceptance_rate": {"warmup": 500, "warmup_seconds": 0},
         "response_rate": {"warmup": 500, "warmup_seconds": 0},
-        "flag_rate": {"warmup": 1000, "warmup_seconds": 0},
+        "flag_rate": {"warmup": 1000, "batch_size": 200, "warmup_seconds": 0},
     }
 }
 

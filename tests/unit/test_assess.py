@@ -127,6 +127,9 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
     bad.write_text("features:\n  note-draft:\n    decision_timeout: soon\n")
     with pytest.raises(ValueError, match=r"features.note-draft.decision_timeout"):
         load_config(bad)
+    bad.write_text("signals:\n  flag_rate: {warmup: 1000}\n")  # its batches are 1,000 long
+    with pytest.raises(ValueError, match=r"signals.flag_rate.*lower batch_size, or set phi"):
+        load_config(bad)
     bad.write_text("signals:\n  acceptance: {}\n")
     with pytest.raises(ValueError, match="unknown signal 'acceptance'"):
         load_config(bad)
