@@ -1,11 +1,14 @@
 """Streaming worker throughput vs. a bare aiokafka consumer on the same topic.
 
-    VITALS_KAFKA_BOOTSTRAP=127.0.0.1:39092 .venv/bin/python bench/bench_worker.py [N_SUGGESTIONS]
+    VITALS_KAFKA_BOOTSTRAP=127.0.0.1:39092 .venv/bin/python bench/bench_worker.py \
+        [N_SUGGESTIONS] [--transactions SIZE]
 
 Method (one run, one broker, figures as a ratio):
 
 1. ``2 N`` valid events (N suggestions, each answered; default N = 20,000)
-   are produced with kafka-python to a fresh 2-partition input topic.
+   are produced with kafka-python to a fresh 2-partition input topic (with
+   ``--transactions SIZE``: by a transactional producer, SIZE events per commit;
+   every commit marker is an offset gap the worker reads back).
 2. Baseline: a bare ``aiokafka.AIOKafkaConsumer`` (no group, ``getmany``)
    reads the ``2 N`` messages from the start of the topic.
 3. A ``python -m streams worker`` subprocess (2 assess partitions, fresh
@@ -21,12 +24,12 @@ Method (one run, one broker, figures as a ratio):
 Printed: both rates and ``ratio = worker ev/s / bare ev/s``. The issue's target
 is 0.5; the pure in-process monitor core (``vitals replay``) is itself far
 slower than a bare consumer, so a Python worker cannot get near it (see the
-closing note of the issue for the numbers). Set ``VITALS_PROFILE=FILE`` to
-write a cProfile of the worker on exit.
+closing note of the issue for the numbers).
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 import time
@@ -62,11 +65,14 @@ async def bare_consumer(servers: str, topic: str, n: int) -> float:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("n_suggestions", type=int, nargs="?", default=20000)
+    ap.add_argument("--transactions", type=int, default=0, metavar="SIZE")
+    args = ap.parse_args()
     servers = bootstrap()
-    n_sugg = int(sys.argv[1]) if len(sys.argv) > 1 else 20000
     bench = Bench(servers, partitions=2, name="bench-worker")
     try:
-        n = bench.produce(event_pairs(n_sugg))
+        n = bench.produce(event_pairs(args.n_suggestions), args.transactions)
         bare_s = asyncio.run(bare_consumer(servers, bench.topic, n))
         w = bench.worker(assess_partitions=2)
         w.start()
@@ -79,7 +85,9 @@ def main() -> None:
         bench.close()
     rate = (n - c1) / worker_s
     stage2 = m.get('vitals_worker_events_total{stage="assess"}', 0)
-    print(f"events: {n} (2 input partitions, 2 assess partitions)")
+    gaps = m.get("vitals_worker_offset_gaps_total", 0)
+    txn = f", {args.transactions} per transaction" if args.transactions else ""
+    print(f"events: {n} (2 input partitions, 2 assess partitions{txn}; gaps read back: {gaps:.0f})")
     print(f"bare aiokafka consumer       : {bare_s:7.2f} s  {n / bare_s:9.0f} ev/s")
     print(
         f"vitals worker (both stages)  : {worker_s:7.2f} s  {rate:9.0f} ev/s"

@@ -165,12 +165,24 @@ class Bench:
         kw.setdefault("batch_size", 256 * 1024)
         return KafkaProducer(bootstrap_servers=self.servers, **kw)
 
-    def produce(self, events: Iterator[tuple[bytes, bytes]]) -> int:
-        producer = self.producer()
+    def produce(self, events: Iterator[tuple[bytes, bytes]], transaction_size: int = 0) -> int:
+        """Send the events; with ``transaction_size``, as a transactional bridge would:
+        that many per committed transaction (each commit leaves a marker offset)."""
+        if not transaction_size:
+            producer = self.producer()
+        else:
+            producer = self.producer(transactional_id=f"{self.topic}-bridge")
+            producer.init_transactions()
         n = 0
         for key, value in events:
+            if transaction_size and n % transaction_size == 0:
+                if n:
+                    producer.commit_transaction()
+                producer.begin_transaction()
             producer.send(self.topic, key=key, value=value)
             n += 1
+        if transaction_size and n:
+            producer.commit_transaction()
         producer.flush()
         producer.close()
         return n

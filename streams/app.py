@@ -109,7 +109,7 @@ from monitor.config import MonitorConfig, load_config
 from monitor.contract import InvalidEvent, parse_event
 from monitor.records import Flag, Resolution, SeriesKey
 from monitor.resolver import ResolverConfig
-from streams.gaps import RangeReader
+from streams.gaps import GapConsumer, RangeReader
 from streams.metrics import PipelineCollector
 from streams.settings import WorkerSettings
 from streams.state import AssessPart, Baselines, ResolvePart, split_key
@@ -299,12 +299,17 @@ class Worker:
         """The records after offset ``applied`` and before ``msg`` that the consumer
         skipped, read back from the broker (see :mod:`streams.gaps`)."""
         start, end = applied + 1, msg.offset
-        read = self.range_reader.read
-        records = await asyncio.to_thread(read, msg.topic, msg.partition, start, end)
+        reader = self.range_reader
+        records = reader.kept(msg.topic, msg.partition, start, end)
+        if records is None:
+            records = await asyncio.to_thread(reader.read, msg.topic, msg.partition, start, end)
         self.gaps += 1
         self.gap_records += len(records)
-        log.warning(
-            "%s[%d]: offsets %d..%d were skipped by the consumer: read back %d records",
+        # An empty gap is what a transaction marker leaves: normal for a transactional
+        # bridge. Records in it are ones the consumer skipped.
+        log.log(
+            logging.WARNING if records else logging.DEBUG,
+            "%s[%d]: offsets %d..%d were not delivered by the consumer: read back %d records",
             msg.topic,
             msg.partition,
             start,
@@ -606,6 +611,7 @@ class Worker:
             self.assess_topic.get_topic_name(): self.assess_parts,
         }
         for tp in revoked:
+            self.range_reader.forget(tp.topic, tp.partition)
             parts = topics.get(tp.topic)
             if parts is None:
                 continue
@@ -681,6 +687,7 @@ def create_app(
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
         autodiscover=False,
     )
+    app.transport.Consumer = GapConsumer  # type: ignore[misc]  # see streams.gaps
     w = Worker(app, settings, n_input, make_assessor, resolver_config)
     app.vitals = w  # type: ignore[attr-defined]
 

@@ -8,16 +8,33 @@ acking and committing past it. Seeking faust's consumer back does not work
 reliably (records in flight move its read offset past the seek again), so the
 missing range is read with a consumer of our own, outside any group, and
 applied before the message that revealed the gap. Offsets that do not hold
-records (compaction, transaction markers) are simply not returned; the reader
-keeps its consumer, so such a gap costs one fetch.
+records (compaction, transaction markers) are simply not returned.
+
+A transactional producer leaves a commit marker after every transaction, so
+its topic has a one-offset gap every few records. The reader therefore keeps
+what a fetch brought beyond the requested range (up to ``READ_AHEAD``
+offsets, all of them known to hold exactly those records) and answers the
+next gaps of that partition from it: one fetch per ``READ_AHEAD`` offsets
+instead of one per transaction (bench/bench_worker.py ``--transactions``).
+
+faust itself records every gap it sees (to commit across it) in an interval
+tree that it rebuilt after each one: quadratic in the gaps between two
+commits, and most of the worker's time on a topic with a marker every few
+records. :class:`GapConsumer` adds gaps that arrive in offset order without
+the rebuild.
 """
 
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from typing import Any
 
+from faust.transport.drivers.aiokafka import Consumer
+from intervaltree import IntervalTree
+
 READ_TIMEOUT = 30.0  # seconds to read one missing range before giving up
+READ_AHEAD = 5000  # offsets past a requested range kept from the same fetches
 
 
 class RangeReader:
@@ -27,10 +44,30 @@ class RangeReader:
     def __init__(self, kafka_kwargs: dict[str, Any]) -> None:
         self._kwargs = kafka_kwargs
         self._consumer: Any = None
+        self._known: dict[tuple[str, int], tuple[int, int, list[Any], list[int]]] = {}
+        """(topic, partition) -> (lo, hi, records, their offsets): every record at
+        lo <= offset < hi."""
+        self.fetched_ranges = 0  # ranges that needed the broker (the rest came from _known)
 
     def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
         """The records at offsets ``start <= offset < end``, in order (fewer only when
         offsets in the range hold no record, or ``READ_TIMEOUT`` passed)."""
+        kept = self.kept(topic, partition, start, end)
+        if kept is not None:
+            return kept
+        self.fetched_ranges += 1
+        return self._fetch(topic, partition, start, end)
+
+    def kept(self, topic: str, partition: int, start: int, end: int) -> list[Any] | None:
+        """The records of the range from an earlier fetch (no I/O), or None if that
+        fetch did not cover it."""
+        known = self._known.get((topic, partition))
+        if known is None or start < known[0] or end > known[1]:
+            return None
+        offsets, records = known[3], known[2]
+        return records[bisect_left(offsets, start) : bisect_left(offsets, end)]
+
+    def _fetch(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
         from kafka import KafkaConsumer, TopicPartition
 
         if self._consumer is None:
@@ -39,15 +76,53 @@ class RangeReader:
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         consumer.seek(tp, start)
-        out: list[Any] = []
+        records: list[Any] = []
         deadline = time.monotonic() + READ_TIMEOUT
         while consumer.position(tp) < end and time.monotonic() < deadline:
-            for record in consumer.poll(timeout_ms=500).get(tp, []):
-                if start <= record.offset < end:
-                    out.append(record)
-        return out
+            records += consumer.poll(timeout_ms=500).get(tp, [])
+        if consumer.position(tp) < end:  # timed out: keep nothing beyond what was asked
+            return [r for r in records if start <= r.offset < end]
+        # what the same fetches brought past the range (poll hands out buffered records)
+        limit = end + READ_AHEAD
+        while consumer.position(tp) < limit:
+            more = consumer.poll(timeout_ms=0).get(tp, [])
+            if not more:
+                break
+            records += more
+        hi = consumer.position(tp)
+        kept = [r for r in records if start <= r.offset < hi]
+        offsets = [r.offset for r in kept]
+        self._known[(topic, partition)] = (start, hi, kept, offsets)
+        return kept[: bisect_left(offsets, end)]
+
+    def forget(self, topic: str, partition: int) -> None:
+        """Drop what is kept of a partition (its reads are done: revoked)."""
+        self._known.pop((topic, partition), None)
 
     def close(self) -> None:
+        self._known.clear()
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+
+
+def add_gap(gaps: IntervalTree, committed: int | None, offset_from: int, offset_to: int) -> None:
+    """faust's ``Consumer._add_gap`` on one partition's tree: record offsets
+    ``offset_from..offset_to`` (inclusive) not yet committed. A gap past the
+    tree's end cannot overlap it, so only one that is not (after a seek back)
+    pays for faust's ``merge_overlaps``."""
+    if committed is not None:
+        offset_from = max(offset_from, committed + 1)
+    if offset_from > offset_to:
+        return
+    in_order = not gaps or offset_from >= gaps.end()
+    gaps.addi(offset_from, offset_to + 1)
+    if not in_order:
+        gaps.merge_overlaps()
+
+
+class GapConsumer(Consumer):
+    """faust's aiokafka consumer with :func:`add_gap` (the worker's transport uses it)."""
+
+    async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
+        add_gap(self._gap[tp], self._committed_offset[tp], offset_from, offset_to)

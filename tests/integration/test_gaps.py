@@ -31,3 +31,41 @@ def test_reads_exactly_the_requested_ranges(kafka_bootstrap: str, kafka_topic) -
         assert [r.offset for r in reader.read(topic, 0, 18, 20)] == [18, 19]
     finally:
         reader.close()
+
+
+def test_marker_gaps_of_a_transactional_topic_cost_one_fetch(
+    kafka_bootstrap: str, kafka_topic
+) -> None:
+    """Each committed transaction leaves a marker offset; the worker asks for every
+    such gap as it meets it. After the first fetch, the reader answers from what
+    that fetch brought, and answers exactly."""
+    import uuid
+
+    from kafka import KafkaProducer
+
+    topic = kafka_topic(1)
+    producer = KafkaProducer(
+        bootstrap_servers=kafka_bootstrap, transactional_id=f"t-{uuid.uuid4().hex[:6]}"
+    )
+    producer.init_transactions()
+    for t in range(30):
+        producer.begin_transaction()
+        for i in range(3):
+            producer.send(topic, value=f"{t}:{i}".encode(), partition=0)
+        producer.commit_transaction()
+    producer.close()
+    # 30 x (3 records + 1 marker): records at 4k..4k+2, markers at 4k+3
+    reader = RangeReader({"bootstrap_servers": kafka_bootstrap})
+    try:
+        for t in range(29):
+            assert reader.read(topic, 0, 4 * t + 3, 4 * t + 4) == []  # the marker only
+        assert reader.fetched_ranges == 1
+        got = reader.read(topic, 0, 41, 46)  # across a marker, from what is kept
+        assert [(r.offset, r.value) for r in got] == [
+            (41, b"10:1"), (42, b"10:2"), (44, b"11:0"), (45, b"11:1")
+        ]  # fmt: skip
+        assert reader.fetched_ranges == 1
+        assert [r.value for r in reader.read(topic, 0, 0, 2)] == [b"0:0", b"0:1"]  # before it
+        assert reader.fetched_ranges == 2
+    finally:
+        reader.close()
