@@ -30,11 +30,12 @@ import time
 from bisect import bisect_left
 from typing import Any
 
-from faust.transport.drivers.aiokafka import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from intervaltree import IntervalTree
 
 READ_TIMEOUT = 30.0  # seconds to read one missing range before giving up
 READ_AHEAD = 5000  # offsets past a requested range kept from the same fetches
+ISOLATION = "read_committed"  # a transactional bridge's aborted events are not input
 
 
 class RangeReader:
@@ -71,7 +72,9 @@ class RangeReader:
         from kafka import KafkaConsumer, TopicPartition
 
         if self._consumer is None:
-            self._consumer = KafkaConsumer(**self._kwargs, group_id=None, enable_auto_commit=False)
+            self._consumer = KafkaConsumer(
+                **self._kwargs, group_id=None, enable_auto_commit=False, isolation_level=ISOLATION
+            )
         consumer = self._consumer
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
@@ -121,8 +124,20 @@ def add_gap(gaps: IntervalTree, committed: int | None, offset_from: int, offset_
         gaps.merge_overlaps()
 
 
+class _CommittedReadsThread(AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._isolation_level = ISOLATION  # read when it starts (aiokafka 0.14)
+        return consumer
+
+
 class GapConsumer(Consumer):
-    """faust's aiokafka consumer with :func:`add_gap` (the worker's transport uses it)."""
+    """faust's aiokafka consumer (the worker's transport uses it) with :func:`add_gap`,
+    reading committed records only: faust reads uncommitted ones unless it runs
+    exactly-once itself, so the events of a bridge's aborted transactions counted."""
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return _CommittedReadsThread(self, loop=self.loop, beacon=self.beacon)
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
         add_gap(self._gap[tp], self._committed_offset[tp], offset_from, offset_to)

@@ -69,3 +69,27 @@ def test_marker_gaps_of_a_transactional_topic_cost_one_fetch(
         assert reader.fetched_ranges == 2
     finally:
         reader.close()
+
+
+def test_aborted_transactions_are_not_read_back(kafka_bootstrap: str, kafka_topic) -> None:
+    import uuid
+
+    from kafka import KafkaProducer
+
+    topic = kafka_topic(1)
+    producer = KafkaProducer(
+        bootstrap_servers=kafka_bootstrap, transactional_id=f"t-{uuid.uuid4().hex[:6]}"
+    )
+    producer.init_transactions()
+    for value, commit in ((b"kept-1", True), (b"aborted", False), (b"kept-2", True)):
+        producer.begin_transaction()
+        producer.send(topic, value=value, partition=0)
+        producer.flush()
+        producer.commit_transaction() if commit else producer.abort_transaction()
+    producer.close()
+    reader = RangeReader({"bootstrap_servers": kafka_bootstrap})
+    try:  # kept-1, marker, aborted, marker, kept-2, marker
+        assert [r.value for r in reader.read(topic, 0, 0, 6)] == [b"kept-1", b"kept-2"]
+        assert reader.read(topic, 0, 2, 4) == []
+    finally:
+        reader.close()

@@ -274,21 +274,32 @@ def test_offsets_committed_past_the_state_are_read_back(setup) -> None:
 def test_transactional_bridge_input_is_counted_once(setup) -> None:
     """A bridge that publishes in transactions leaves a commit marker after each
     one: an offset with no record. The worker reads those gaps back, finds
-    nothing, and counts every event exactly once."""
+    nothing, and counts every committed event exactly once; the events of an
+    aborted transaction are not input."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(
         bootstrap_servers=setup["bootstrap"], transactional_id=f"bridge-{uuid.uuid4().hex[:6]}"
     )
     producer.init_transactions()
+
+    def transaction(events: list[dict], commit: bool = True) -> None:
+        producer.begin_transaction()
+        for ev in events:
+            value = json.dumps(ev).encode()
+            producer.send(setup["input"], key=ev["suggestion_id"].encode(), value=value)
+        if commit:
+            producer.commit_transaction()
+        else:
+            producer.flush()  # on the broker, then aborted
+            producer.abort_transaction()
+
     events = good_events(60)
     per_txn = 8
     for i in range(0, len(events), per_txn):
-        producer.begin_transaction()
-        for ev in events[i : i + per_txn]:
-            value = json.dumps(ev).encode()
-            producer.send(setup["input"], key=ev["suggestion_id"].encode(), value=value)
-        producer.commit_transaction()
+        transaction(events[i : i + per_txn])
+        if i == 40:
+            transaction(good_events(5, tag="aborted"), commit=False)
     producer.close()
     w = setup["worker"]()
     m = w.wait(lambda m: m.get("vitals_resolver_events_total", 0) >= len(events), timeout=90)
