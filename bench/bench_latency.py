@@ -1,8 +1,13 @@
 """Produce → metric-visible latency of the streaming worker at a steady rate.
 
-    VITALS_KAFKA_BOOTSTRAP=127.0.0.1:39092 .venv/bin/python bench/bench_latency.py [RATE] [SECONDS]
+    VITALS_KAFKA_BOOTSTRAP=127.0.0.1:39092 .venv/bin/python bench/bench_latency.py \
+        [RATE] [SECONDS] [--transactions SIZE]
 
 Defaults: 2,000 events/s for 40 s (the issue's target: p99 ≤ 1 s at 2,000/s).
+With ``--transactions SIZE`` the events are published by a transactional
+producer, SIZE per commit (the worker reads committed records only, so an
+event waits for its transaction's commit too, and each commit marker is an
+offset gap the worker reads back).
 
 Method
 ------
@@ -15,9 +20,9 @@ partition and offset come from the send's record metadata. A second thread
 polls the worker's /metrics every 20 ms and records, per poll, the time and
 
 - **stage 1** — ``vitals_resolver_events_total{partition=p}``: the topic is
-  fresh and every event is valid and unique, so the event at offset ``o`` of
-  partition ``p`` is visible at the first poll where that counter is
-  ``> o``. Latency = that poll's time − the event's send time (an upper bound:
+  fresh and every event is valid and unique, so the ``k``-th event of
+  partition ``p`` (in offset order) is visible at the first poll where that
+  counter is ``> k``. Latency = that poll's time − the event's send time (an upper bound:
   the true instant lies within the preceding 20 ms).
 - **stage 2** — the resolutions applied by the assessors, i.e. the sum of
   ``vitals_suggestions_total`` over the ``model_version="*", site="*"`` series
@@ -45,6 +50,7 @@ flush, ack) while holding its lock, which shows up in the tail.
 
 from __future__ import annotations
 
+import argparse
 import json
 import re
 import sys
@@ -115,9 +121,16 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("rate", type=float, nargs="?", default=2000.0, help="events/s")
+    ap.add_argument("seconds", type=float, nargs="?", default=40.0)
+    ap.add_argument(
+        "--transactions", type=int, default=0, metavar="SIZE",
+        help="publish as a transactional bridge: SIZE events per committed transaction",
+    )  # fmt: skip
+    args = ap.parse_args()
     servers = bootstrap()
-    rate = float(sys.argv[1]) if len(sys.argv) > 1 else 2000.0
-    seconds = float(sys.argv[2]) if len(sys.argv) > 2 else 40.0
+    rate, seconds, txn = args.rate, args.seconds, args.transactions
     bench = Bench(servers, partitions=2, name="bench-latency")
     try:
         cfg = bench.tmp / "monitor.yaml"
@@ -127,7 +140,11 @@ def main() -> None:
         w.wait_ready()
         poller = Poller(w.port)
         poller.start()
-        producer = bench.producer(linger_ms=5, batch_size=64 * 1024)
+        kw = {"transactional_id": f"{bench.topic}-bridge"} if txn else {}
+        producer = bench.producer(linger_ms=5, batch_size=64 * 1024, **kw)
+        if txn:
+            producer.init_transactions()
+            producer.begin_transaction()
         sent: list[tuple[float, bool, object]] = []  # (send time, is outcome, future)
         step = 0.005
         t_start = time.time()
@@ -165,7 +182,12 @@ def main() -> None:
                 ).encode()
                 fut = producer.send(bench.topic, key=sid.encode(), value=value)
                 sent.append((t, kind == "outcome", fut))
+                if txn and len(sent) % txn == 0:
+                    producer.commit_transaction()  # visible to committed reads from here
+                    producer.begin_transaction()
             time.sleep(max(0.0, step - (time.time() - now)))
+        if txn:
+            producer.commit_transaction()
         producer.flush()
         t_end = time.time()
         meta = [(t, is_out, f.get(timeout=30)) for t, is_out, f in sent]
@@ -197,8 +219,9 @@ def main() -> None:
     for p, evs in by_part.items():
         counts = [s[1].get(p, 0.0) for s in samples]
         j = 0
-        for off, t in sorted(evs):
-            j = _first_reaching(counts, off + 1, j)
+        # the k-th event of the partition (offset order; markers hold offsets too)
+        for k, (_, t) in enumerate(sorted(evs)):
+            j = _first_reaching(counts, k + 1, j)
             if not lo <= t <= hi:
                 continue
             if j >= len(samples):
