@@ -109,7 +109,7 @@ from monitor.config import MonitorConfig, load_config
 from monitor.contract import InvalidEvent, parse_event
 from monitor.records import Flag, Resolution, SeriesKey
 from monitor.resolver import ResolverConfig
-from streams.gaps import GapConsumer, RangeReader
+from streams.gaps import SKIPPED, GapConsumer, RangeReader, track_skipped_offsets
 from streams.metrics import PipelineCollector
 from streams.settings import WorkerSettings
 from streams.state import AssessPart, Baselines, ResolvePart, split_key
@@ -300,7 +300,10 @@ class Worker:
         skipped, read back from the broker (see :mod:`streams.gaps`)."""
         start, end = applied + 1, msg.offset
         reader = self.range_reader
-        records = reader.kept(msg.topic, msg.partition, start, end)
+        if SKIPPED.covers(msg.topic, msg.partition, start, end):
+            records: list[Any] | None = []  # markers our own consumer passed over
+        else:
+            records = reader.kept(msg.topic, msg.partition, start, end)
         if records is None:
             records = await asyncio.to_thread(reader.read, msg.topic, msg.partition, start, end)
         self.gaps += 1
@@ -612,6 +615,7 @@ class Worker:
         }
         for tp in revoked:
             self.range_reader.forget(tp.topic, tp.partition)
+            SKIPPED.forget(tp.topic, tp.partition)
             parts = topics.get(tp.topic)
             if parts is None:
                 continue
@@ -688,6 +692,7 @@ def create_app(
         autodiscover=False,
     )
     app.transport.Consumer = GapConsumer  # type: ignore[misc]  # see streams.gaps
+    track_skipped_offsets()
     w = Worker(app, settings, n_input, make_assessor, resolver_config)
     app.vitals = w  # type: ignore[attr-defined]
 

@@ -17,6 +17,13 @@ offsets, all of them known to hold exactly those records) and answers the
 next gaps of that partition from it: one fetch per ``READ_AHEAD`` offsets
 instead of one per transaction (bench/bench_worker.py ``--transactions``).
 
+In a live stream that still means a fetch per transaction, since each marker
+lies past what the last fetch brought. But the worker's own consumer has
+already seen what is there: aiokafka drops commit markers and aborted
+batches as it unpacks a fetch. :func:`track_skipped_offsets` notes the
+offsets it passed over without a record (:data:`SKIPPED`), and a gap they
+cover needs no read-back.
+
 faust itself records every gap it sees (to commit across it) in an interval
 tree that it rebuilt after each one: quadratic in the gaps between two
 commits, and most of the worker's time on a topic with a marker every few
@@ -28,8 +35,10 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
+from collections import deque
 from typing import Any
 
+import aiokafka.consumer.fetcher as aiokafka_fetcher
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from intervaltree import IntervalTree
 
@@ -141,3 +150,54 @@ class GapConsumer(Consumer):
 
     async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
         add_gap(self._gap[tp], self._committed_offset[tp], offset_from, offset_to)
+
+
+class SkippedOffsets:
+    """Offset ranges per partition that a consumer's fetches held no record for
+    (commit and abort markers, aborted batches, compacted holes): ranges are
+    noted by aiokafka's thread and looked up by the worker's."""
+
+    def __init__(self, keep: int = 4096) -> None:
+        self._ranges: dict[tuple[str, int], deque[tuple[int, int]]] = {}
+        self._keep = keep
+
+    def note(self, topic: str, partition: int, begin: int, end: int) -> None:
+        ranges = self._ranges.get((topic, partition))
+        if ranges is None:
+            ranges = self._ranges.setdefault((topic, partition), deque(maxlen=self._keep))
+        ranges.append((begin, end))
+
+    def covers(self, topic: str, partition: int, start: int, end: int) -> bool:
+        """True when one noted range holds all of ``start <= offset < end``."""
+        ranges = self._ranges.get((topic, partition))
+        if not ranges:
+            return False
+        # the latest fetches first
+        return any(begin <= start and end <= stop for begin, stop in reversed(list(ranges)))
+
+    def forget(self, topic: str, partition: int) -> None:
+        self._ranges.pop((topic, partition), None)
+
+
+SKIPPED = SkippedOffsets()
+
+
+class _NotingPartitionRecords(aiokafka_fetcher.PartitionRecords):  # type: ignore[misc]
+    """aiokafka's unpacking of one fetched partition, noting in :data:`SKIPPED` the
+    offsets it moved past without yielding a record."""
+
+    def _unpack_records(self) -> Any:
+        tp, expected = self._tp, self.next_fetch_offset
+        for record in super()._unpack_records():
+            if record.offset > expected:
+                SKIPPED.note(tp.topic, tp.partition, expected, record.offset)
+            expected = record.offset + 1
+            yield record
+        if self.next_fetch_offset > expected:  # the fetch ended past its last record
+            SKIPPED.note(tp.topic, tp.partition, expected, self.next_fetch_offset)
+
+
+def track_skipped_offsets() -> None:
+    """Make aiokafka consumers of this process note skipped offsets in :data:`SKIPPED`
+    (the worker calls it once; aiokafka 0.14 builds ``PartitionRecords`` per fetch)."""
+    aiokafka_fetcher.PartitionRecords = _NotingPartitionRecords

@@ -93,3 +93,54 @@ def test_aborted_transactions_are_not_read_back(kafka_bootstrap: str, kafka_topi
         assert reader.read(topic, 0, 2, 4) == []
     finally:
         reader.close()
+
+
+def test_offsets_aiokafka_passes_over_are_noted(kafka_bootstrap: str, kafka_topic) -> None:
+    """With tracking on, an aiokafka consumer (read_committed, as the worker's)
+    notes the commit markers and the aborted transaction it read past, and
+    never an offset that holds a delivered record."""
+    import asyncio
+    import uuid
+
+    from aiokafka import AIOKafkaConsumer
+    from kafka import KafkaProducer
+
+    from streams.gaps import SKIPPED, track_skipped_offsets
+
+    topic = kafka_topic(1)
+    producer = KafkaProducer(
+        bootstrap_servers=kafka_bootstrap, transactional_id=f"t-{uuid.uuid4().hex[:6]}"
+    )
+    producer.init_transactions()
+    for values, commit in (([b"a", b"b"], True), ([b"x", b"y"], False), ([b"c"], True)):
+        producer.begin_transaction()
+        for v in values:
+            producer.send(topic, value=v, partition=0)
+        producer.flush()
+        producer.commit_transaction() if commit else producer.abort_transaction()
+    producer.close()
+    # offsets: a0 b1 M2 | x3 y4 A5 | c6 M7
+
+    async def consume() -> list[tuple[int, bytes]]:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=kafka_bootstrap,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+        )
+        await consumer.start()
+        try:
+            got: list[tuple[int, bytes]] = []
+            while len(got) < 3:
+                for records in (await consumer.getmany(timeout_ms=1000)).values():
+                    got += [(r.offset, r.value) for r in records]
+            return got
+        finally:
+            await consumer.stop()
+
+    track_skipped_offsets()
+    assert asyncio.run(consume()) == [(0, b"a"), (1, b"b"), (6, b"c")]
+    assert SKIPPED.covers(topic, 0, 2, 3)  # a commit marker
+    assert SKIPPED.covers(topic, 0, 2, 6)  # marker, aborted batch and abort marker
+    assert not SKIPPED.covers(topic, 0, 1, 3)  # b was delivered
+    assert not SKIPPED.covers(topic, 0, 5, 7)  # c was delivered
