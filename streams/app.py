@@ -221,7 +221,7 @@ class Worker:
         self.alerts: Counter[tuple[str, str]] = Counter()  # (signal, state)
         self.dropped_duplicates = 0
         self.redelivered = 0
-        self.range_reader = RangeReader(settings.kafka.kafka_python_kwargs())
+        self.range_reader = RangeReader(settings.kafka.kafka_python_kwargs(), SKIPPED)
         self.gaps = 0  # offset gaps the consumer left, read back
         self.gap_records = 0
         self.rebalances = 0
@@ -300,10 +300,7 @@ class Worker:
         skipped, read back from the broker (see :mod:`streams.gaps`)."""
         start, end = applied + 1, msg.offset
         reader = self.range_reader
-        if SKIPPED.covers(msg.topic, msg.partition, start, end):
-            records: list[Any] | None = []  # markers our own consumer passed over
-        else:
-            records = reader.kept(msg.topic, msg.partition, start, end)
+        records = reader.kept(msg.topic, msg.partition, start, end)
         if records is None:
             records = await asyncio.to_thread(reader.read, msg.topic, msg.partition, start, end)
         self.gaps += 1
@@ -615,7 +612,6 @@ class Worker:
         }
         for tp in revoked:
             self.range_reader.forget(tp.topic, tp.partition)
-            SKIPPED.forget(tp.topic, tp.partition)
             parts = topics.get(tp.topic)
             if parts is None:
                 continue

@@ -51,8 +51,9 @@ class RangeReader:
     """Reads offset ranges of any partition with one consumer (no group, no commits),
     created on first use. Blocking (kafka-python): call it from one thread at a time."""
 
-    def __init__(self, kafka_kwargs: dict[str, Any]) -> None:
+    def __init__(self, kafka_kwargs: dict[str, Any], skipped: SkippedOffsets | None = None) -> None:
         self._kwargs = kafka_kwargs
+        self._skipped = skipped  # what the worker's own consumer passed over: no records
         self._consumer: Any = None
         self._known: dict[tuple[str, int], tuple[int, int, list[Any], list[int]]] = {}
         """(topic, partition) -> (lo, hi, records, their offsets): every record at
@@ -69,8 +70,10 @@ class RangeReader:
         return self._fetch(topic, partition, start, end)
 
     def kept(self, topic: str, partition: int, start: int, end: int) -> list[Any] | None:
-        """The records of the range from an earlier fetch (no I/O), or None if that
-        fetch did not cover it."""
+        """The records of the range known without I/O: none when the ``skipped``
+        offsets cover it, else those of an earlier fetch; None if neither does."""
+        if self._skipped is not None and self._skipped.covers(topic, partition, start, end):
+            return []
         known = self._known.get((topic, partition))
         if known is None or start < known[0] or end > known[1]:
             return None
@@ -110,6 +113,8 @@ class RangeReader:
     def forget(self, topic: str, partition: int) -> None:
         """Drop what is kept of a partition (its reads are done: revoked)."""
         self._known.pop((topic, partition), None)
+        if self._skipped is not None:
+            self._skipped.forget(topic, partition)
 
     def close(self) -> None:
         self._known.clear()

@@ -144,3 +144,11 @@ def test_offsets_aiokafka_passes_over_are_noted(kafka_bootstrap: str, kafka_topi
     assert SKIPPED.covers(topic, 0, 2, 6)  # marker, aborted batch and abort marker
     assert not SKIPPED.covers(topic, 0, 1, 3)  # b was delivered
     assert not SKIPPED.covers(topic, 0, 5, 7)  # c was delivered
+    # the worker's reader answers such a gap from them, without a fetch
+    reader = RangeReader({"bootstrap_servers": kafka_bootstrap}, SKIPPED)
+    try:
+        assert reader.read(topic, 0, 2, 6) == [] and reader.fetched_ranges == 0
+        assert [r.value for r in reader.read(topic, 0, 1, 3)] == [b"b"]
+        assert reader.fetched_ranges == 1
+    finally:
+        reader.close()
