@@ -7,7 +7,7 @@ Defaults: 2,000 events/s for 40 s (the issue's target: p99 ≤ 1 s at 2,000/s).
 With ``--transactions SIZE`` the events are published by a transactional
 producer, SIZE per commit (the worker reads committed records only, so an
 event waits for its transaction's commit too, and each commit marker is an
-offset gap the worker reads back).
+offset gap the worker must account for).
 
 Method
 ------

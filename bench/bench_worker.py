@@ -8,7 +8,7 @@ Method (one run, one broker, figures as a ratio):
 1. ``2 N`` valid events (N suggestions, each answered; default N = 20,000)
    are produced with kafka-python to a fresh 2-partition input topic (with
    ``--transactions SIZE``: by a transactional producer, SIZE events per commit;
-   every commit marker is an offset gap the worker reads back).
+   every commit marker is an offset gap the worker must account for).
 2. Baseline: a bare ``aiokafka.AIOKafkaConsumer`` (no group, ``getmany``)
    reads the ``2 N`` messages from the start of the topic.
 3. A ``python -m streams worker`` subprocess (2 assess partitions, fresh
@@ -87,7 +87,7 @@ def main() -> None:
     stage2 = m.get('vitals_worker_events_total{stage="assess"}', 0)
     gaps = m.get("vitals_worker_offset_gaps_total", 0)
     txn = f", {args.transactions} per transaction" if args.transactions else ""
-    print(f"events: {n} (2 input partitions, 2 assess partitions{txn}; gaps read back: {gaps:.0f})")
+    print(f"events: {n} (2 input partitions, 2 assess partitions{txn}; offset gaps: {gaps:.0f})")
     print(f"bare aiokafka consumer       : {bare_s:7.2f} s  {n / bare_s:9.0f} ev/s")
     print(
         f"vitals worker (both stages)  : {worker_s:7.2f} s  {rate:9.0f} ev/s"

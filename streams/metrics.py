@@ -51,7 +51,8 @@ class PipelineCollector(Collector):
         )
         yield CounterMetricFamily(
             "vitals_worker_offset_gaps",
-            "Offset ranges the consumer skipped, read back from the broker (streams.gaps).",
+            "Offset ranges the consumer did not deliver (transaction markers included),"
+            " checked before the next record (streams.gaps).",
             value=w.gaps,
         )
         yield CounterMetricFamily(
