@@ -9,6 +9,25 @@ from streams.gaps import RangeReader
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(60)]
 
 
+def _transactions(bootstrap: str, topic: str, txns: list[tuple[list[bytes], bool]]) -> None:
+    """Write each (values, commit) as one transaction to partition 0, aborted if not commit."""
+    import uuid
+
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap, transactional_id=f"t-{uuid.uuid4().hex[:6]}"
+    )
+    producer.init_transactions()
+    for values, commit in txns:
+        producer.begin_transaction()
+        for value in values:
+            producer.send(topic, value=value, partition=0)
+        producer.flush()
+        producer.commit_transaction() if commit else producer.abort_transaction()
+    producer.close()
+
+
 def test_reads_exactly_the_requested_ranges(kafka_bootstrap: str, kafka_topic) -> None:
     from kafka import KafkaProducer
 
@@ -39,21 +58,10 @@ def test_marker_gaps_of_a_transactional_topic_cost_one_fetch(
     """Each committed transaction leaves a marker offset; the worker asks for every
     such gap as it meets it. After the first fetch, the reader answers from what
     that fetch brought, and answers exactly."""
-    import uuid
-
-    from kafka import KafkaProducer
-
     topic = kafka_topic(1)
-    producer = KafkaProducer(
-        bootstrap_servers=kafka_bootstrap, transactional_id=f"t-{uuid.uuid4().hex[:6]}"
+    _transactions(
+        kafka_bootstrap, topic, [([f"{t}:{i}".encode() for i in range(3)], True) for t in range(30)]
     )
-    producer.init_transactions()
-    for t in range(30):
-        producer.begin_transaction()
-        for i in range(3):
-            producer.send(topic, value=f"{t}:{i}".encode(), partition=0)
-        producer.commit_transaction()
-    producer.close()
     # 30 x (3 records + 1 marker): records at 4k..4k+2, markers at 4k+3
     reader = RangeReader({"bootstrap_servers": kafka_bootstrap})
     try:
@@ -72,21 +80,10 @@ def test_marker_gaps_of_a_transactional_topic_cost_one_fetch(
 
 
 def test_aborted_transactions_are_not_read_back(kafka_bootstrap: str, kafka_topic) -> None:
-    import uuid
-
-    from kafka import KafkaProducer
-
     topic = kafka_topic(1)
-    producer = KafkaProducer(
-        bootstrap_servers=kafka_bootstrap, transactional_id=f"t-{uuid.uuid4().hex[:6]}"
+    _transactions(
+        kafka_bootstrap, topic, [([b"kept-1"], True), ([b"aborted"], False), ([b"kept-2"], True)]
     )
-    producer.init_transactions()
-    for value, commit in ((b"kept-1", True), (b"aborted", False), (b"kept-2", True)):
-        producer.begin_transaction()
-        producer.send(topic, value=value, partition=0)
-        producer.flush()
-        producer.commit_transaction() if commit else producer.abort_transaction()
-    producer.close()
     reader = RangeReader({"bootstrap_servers": kafka_bootstrap})
     try:  # kept-1, marker, aborted, marker, kept-2, marker
         assert [r.value for r in reader.read(topic, 0, 0, 6)] == [b"kept-1", b"kept-2"]
@@ -100,25 +97,15 @@ def test_offsets_aiokafka_passes_over_are_noted(kafka_bootstrap: str, kafka_topi
     notes the commit markers and the aborted transaction it read past, and
     never an offset that holds a delivered record."""
     import asyncio
-    import uuid
 
     from aiokafka import AIOKafkaConsumer
-    from kafka import KafkaProducer
 
     from streams.gaps import SKIPPED, track_skipped_offsets
 
     topic = kafka_topic(1)
-    producer = KafkaProducer(
-        bootstrap_servers=kafka_bootstrap, transactional_id=f"t-{uuid.uuid4().hex[:6]}"
+    _transactions(
+        kafka_bootstrap, topic, [([b"a", b"b"], True), ([b"x", b"y"], False), ([b"c"], True)]
     )
-    producer.init_transactions()
-    for values, commit in (([b"a", b"b"], True), ([b"x", b"y"], False), ([b"c"], True)):
-        producer.begin_transaction()
-        for v in values:
-            producer.send(topic, value=v, partition=0)
-        producer.flush()
-        producer.commit_transaction() if commit else producer.abort_transaction()
-    producer.close()
     # offsets: a0 b1 M2 | x3 y4 A5 | c6 M7
 
     async def consume() -> list[tuple[int, bytes]]:

@@ -13,23 +13,10 @@ from typing import Any
 
 from faust.types import TP
 
-from monitor.contract import InvalidEvent, parse_event
-from monitor.resolver import Resolver
 from streams.app import Worker, create_app
 from streams.settings import WorkerSettings
 from streams.state import ResolvePart
-from tests.unit.test_stream_state import SAMPLE
-
-
-def _items() -> list[Any]:
-    resolver = Resolver()
-    out: list[Any] = []
-    for raw in SAMPLE.read_bytes().splitlines():
-        try:
-            out += resolver.process(parse_event(raw))
-        except InvalidEvent:
-            continue
-    return out
+from tests.unit.test_stream_state import _items
 
 
 def _held(w: Worker) -> int:
