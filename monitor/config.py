@@ -12,6 +12,7 @@ Example
 .. code-block:: yaml
 
     resolver: {decision_timeout: 4h, allowed_lateness: 10m}
+    timezone: America/New_York   # local time of the sites: what counts as a weekend
     signals:
       acceptance_rate: {min_effect: 0.05}
     features:
@@ -39,6 +40,7 @@ from monitor.detectors.base import DetectorParams
 from monitor.durations import Seconds
 from monitor.resolver import ResolverConfig
 from monitor.signals import SIGNAL_SPECS
+from monitor.timezones import check_zone
 
 Duration = Annotated[Seconds, Field(gt=0)]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
@@ -92,6 +94,11 @@ class MonitorConfig(BaseModel):
     lineage: dict[Slug, dict[Slug, Slug]] = Field(
         default={}, description="feature -> {new model_version: the version it replaces}"
     )
+    timezone: str = Field(
+        "UTC",
+        description="IANA time zone of the sites' local time (weekend references); "
+        "a signal block may override it.",
+    )
     tick_interval: Duration = Field(60.0, description="Event-time step of clock ticks.")
     outlier_interval: Duration = Field(3600.0, description="How often site_outlier is assessed.")
     outlier_half_life: Duration = Field(
@@ -100,6 +107,10 @@ class MonitorConfig(BaseModel):
 
     @model_validator(mode="after")
     def _validate_signal_blocks(self) -> MonitorConfig:
+        try:
+            check_zone(self.timezone)
+        except ValueError as exc:
+            raise ValueError(f"timezone: {exc}") from None
         _check_signal_blocks(self.signals, "signals")
         for fname, feat in self.features.items():
             _check_signal_blocks(feat.signals, f"features.{fname}.signals")
@@ -130,6 +141,8 @@ class MonitorConfig(BaseModel):
             return hit
         spec = SIGNAL_SPECS[name]
         merged: dict[str, Any] = {"enabled": True, **spec.defaults}
+        if "timezone" in spec.params_model.model_fields:
+            merged["timezone"] = self.timezone
         merged.update(self.signals.get(name, {}))
         feat = self.features.get(feature)
         if feat is not None:

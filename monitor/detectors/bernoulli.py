@@ -23,6 +23,14 @@ penalised for the noise of its own estimate).
 When ``p0`` is learned in warm-up, its sampling error is absorbed by moving the
 reference ``warmup_margin`` standard errors towards the alarm side.
 
+With ``strata="weekend"`` weekends (local time in ``timezone``) get a reference of
+their own: night and weekend staff differ from the weekday mix, so a weekday-learned
+p0 sits up to the minimum effect above a stationary weekend. Weekday observations learn
+``p0`` as above; weekend ones learn the weekend reference from their first
+``stratum_warmup`` observations and are not monitored until then. Every observation is
+scored against its own stratum's reference (same alternatives, shifted), and the
+minimum-effect gate follows the recent level of ``x - reference``.
+
 After an alarm the detector keeps firing while the recent rate (an EWMA over
 about ``recent_window`` observations, exposed as ``value``) stays beyond
 ``p0 -/+ min_effect / 2`` and the evidence has not decayed below half the
@@ -42,15 +50,23 @@ McCullagh, P., Nelder, J. A. (1989). *Generalized Linear Models*, sec. 4.5
 from __future__ import annotations
 
 import math
+from datetime import UTC, datetime
+from typing import Literal
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from monitor.detectors.base import CusumBank, CusumParams, cusum_threshold, dispersion
 from monitor.durations import Seconds
+from monitor.timezones import check_zone
 
 __all__ = ["BernoulliCUSUM", "BernoulliParams"]
 
 _PMIN = 1e-4
+
+
+def _clip(p: float) -> float:
+    return min(max(p, _PMIN), 1 - _PMIN)
 
 
 class BernoulliParams(CusumParams):
@@ -76,6 +92,18 @@ class BernoulliParams(CusumParams):
     """Shifts up to a third of the minimum effect keep the false-alarm target ``arl`` (1 point
     of a 3-point minimum effect). Half would cost about 13% more delay on a shift of three
     times the minimum effect (bench/bench_bernoulli.py)."""
+
+    strata: Literal["none", "weekend"] = "none"
+    """``weekend``: weekends get their own learned reference (see the module docstring)."""
+    timezone: str = "UTC"
+    """IANA time zone that decides which observations fall on a weekend."""
+    stratum_warmup: int = Field(500, ge=100)
+    """Observations that learn a secondary stratum's reference (weekends)."""
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, tz: str) -> str:
+        return check_zone(tz)
 
     @model_validator(mode="after")
     def _check(self) -> BernoulliParams:
@@ -117,7 +145,8 @@ class BernoulliCUSUM(CusumBank):
     params_model = BernoulliParams
     _gate = True
     _state_fields = ("_t0", "_n", "_sum", "_bn", "_bsum", "_nb", "_csum", "_csq", "_p0", "_phi",
-                     "_s", "_ewma", "_firing", "_dir")  # fmt: skip
+                     "_s", "_ewma", "_firing", "_dir",
+                     "_wn", "_wsum", "_wp0", "_rewma")  # fmt: skip
 
     params: BernoulliParams
 
@@ -136,17 +165,42 @@ class BernoulliCUSUM(CusumBank):
         self._s: list[float] = []
         self._ewma = 0.0
         self._dir = 0
+        # weekend stratum: observations and successes it learns from, its reference
+        self._wn = 0
+        self._wsum = 0
+        self._wp0: float | None = None
+        self._rewma = 0.0  # recent level of x - reference (stratified gate)
         self._arms: list[tuple[float, float, float, int]] = []
-        self._alpha = 2.0 / (self.params.recent_window + 1.0)
+        self._warms: list[tuple[float, float, float, int]] = []
+        self._derive()
         p = self.params
         if p.warmup == 0 or (p.p0 is not None and p.phi is not None):
             self._arm(p.p0 if p.p0 is not None else 0.5, p.phi or 1.0)
+
+    def _derive(self) -> None:
+        """Attributes that follow from the params alone (not serialised)."""
+        self._alpha = 2.0 / (self.params.recent_window + 1.0)
+        self._zone = ZoneInfo(self.params.timezone) if self.params.strata != "none" else None
+        self._quarter = -1  # the quarter hour whose stratum ``_k`` holds
+        self._k = 0
+
+    def _stratum(self, t: float | None) -> int:
+        """1 on a local weekend, else 0 (looked up once per quarter hour)."""
+        if t is None or self._zone is None:
+            return 0
+        q = int(t // 900.0)
+        if q != self._quarter:
+            self._quarter = q
+            local = datetime.fromtimestamp(q * 900.0, UTC).astimezone(self._zone)
+            self._k = 1 if local.weekday() >= 5 else 0
+        return self._k
 
     # -- warm-up and arming -----------------------------------------------------------------
 
     def _arm(self, p0: float, phi: float) -> None:
         self._p0 = p0
         self._phi = phi
+        self._rewma = self._ewma - p0
         self._s = [0.0] * len(self._build())
 
     def _build(self) -> list[tuple[float, float, float, int]]:
@@ -161,9 +215,9 @@ class BernoulliCUSUM(CusumBank):
             n = self._nb * p.batch_size + self._bn
             margin = p.warmup_margin * math.sqrt(phi * p0 * (1 - p0) / max(n, p.warmup, 1))
         signs = {"down": (-1,), "up": (1,), "both": (-1, 1)}[p.direction]
-        specs: list[tuple[float, float, int]] = []
+        specs: list[tuple[int, float]] = []  # (sign, alternative - reference)
         for sign in signs:
-            ref = min(max(p0 + sign * margin, _PMIN), 1 - _PMIN)
+            ref = _clip(p0 + sign * margin)
             seen: set[float] = set()
             room = 0.9 * ((1 - ref) if sign > 0 else ref)  # keep alternatives inside (0, 1)
             for mult in p.multipliers:
@@ -171,36 +225,58 @@ class BernoulliCUSUM(CusumBank):
                 if abs(q1 - ref) < 0.5 * m or q1 in seen:
                     continue
                 seen.add(q1)
-                specs.append((ref, q1, sign))
-        arms = []
+                specs.append((sign, q1 - ref))
         arl = p.arl * max(len(specs), 1)
-        for ref, q1, sign in specs:
-            a = math.log(q1 / ref)
-            b = math.log((1 - q1) / (1 - ref))
-            pic = ref + sign * p.null_shift * m  # worst in-control rate
-            mu = pic * a + (1 - pic) * b
-            sigma = abs(a - b) * math.sqrt(phi * pic * (1 - pic))
-            if mu >= 0.0 or sigma <= 0.0:
-                # A reference at the edge (p0 ~ 0 or 1) leaves no room between the
-                # tolerated shift and this alternative: the arm cannot be calibrated.
-                continue
-            arms.append((a, b, cusum_threshold(mu, sigma, arl), sign))
+        arms, kept = [], []
+        for sign, d in specs:
+            arm = self._calibrate(_clip(p0 + sign * margin), d, sign, phi, m, arl)
+            if arm is not None:
+                arms.append(arm)
+                kept.append((sign, d))
         self._arms = arms
+        if self._wp0 is None and self._zone is not None and self._wn >= p.stratum_warmup:
+            self._wp0 = _clip(self._wsum / self._wn)
+        self._warms = []
+        if self._wp0 is not None:
+            wp0 = self._wp0
+            wmargin = p.warmup_margin * math.sqrt(phi * wp0 * (1 - wp0) / self._wn)
+            for sign, d in kept:
+                arm = self._calibrate(_clip(wp0 + sign * wmargin), d, sign, phi, m, arl)
+                # an arm this stratum cannot calibrate stays at zero: it never fires
+                self._warms.append(arm or (0.0, 0.0, math.inf, sign))
         return arms
 
+    def _calibrate(
+        self, ref: float, d: float, sign: int, phi: float, m: float, arl: float
+    ) -> tuple[float, float, float, int] | None:
+        """The CUSUM of ``ref`` against ``ref + d``; None when it cannot be calibrated."""
+        q1 = ref + d
+        if not 0.0 < q1 < 1.0:
+            return None
+        a = math.log(q1 / ref)
+        b = math.log((1 - q1) / (1 - ref))
+        pic = ref + sign * self.params.null_shift * m  # worst in-control rate
+        mu = pic * a + (1 - pic) * b
+        sigma = abs(a - b) * math.sqrt(phi * pic * (1 - pic))
+        if mu >= 0.0 or sigma <= 0.0:
+            # A reference at the edge (p0 ~ 0 or 1) leaves no room between the
+            # tolerated shift and this alternative: the arm cannot be calibrated.
+            return None
+        return (a, b, cusum_threshold(mu, sigma, arl), sign)
+
     def _restored(self) -> None:
-        self._alpha = 2.0 / (self.params.recent_window + 1.0)
+        self._derive()
         if self._p0 is not None:
             self._build()
 
     def _finish_warmup(self) -> None:
         p = self.params
-        p0 = p.p0 if p.p0 is not None else min(max(self._sum / self._n, _PMIN), 1 - _PMIN)
+        p0 = p.p0 if p.p0 is not None else _clip(self._sum / self._n)
         phi = p.phi
         if phi is None:
             k = p.batch_size
             mean, var = self._batch_moments()
-            pb = min(max(mean / k, _PMIN), 1 - _PMIN)
+            pb = _clip(mean / k)
             phi = dispersion(var / (k * pb * (1 - pb)), self._nb, p.dispersion_alpha, p.max_phi)
         self._arm(p0, phi)
 
@@ -208,11 +284,23 @@ class BernoulliCUSUM(CusumBank):
 
     def update(self, x: object, t: float | None = None) -> bool:
         """Feed one observation (truthy = success) at event time ``t`` (epoch seconds,
-        only needed with ``warmup_seconds``); True when ``firing`` changed."""
+        needed with ``warmup_seconds`` or ``strata``); True when ``firing`` changed."""
         xi = 1 if x else 0
-        self._n += 1
-        alpha = self._alpha if self._n * self._alpha > 1.0 else 1.0 / self._n
+        weekend = self._stratum(t)
+        if weekend and self._wp0 is None:
+            self._wn += 1
+        else:
+            self._n += 1
+        n = self._n + self._wn
+        alpha = self._alpha if n * self._alpha > 1.0 else 1.0 / n
         self._ewma += alpha * (xi - self._ewma)
+        if weekend:
+            if self._wp0 is None:
+                self._wsum += xi
+                if self._wn >= self.params.stratum_warmup and self._p0 is not None:
+                    self._build()
+                return False
+            return self._step(xi, self._warms, self._wp0)
         if self._p0 is None:
             self._sum += xi
             self._batch_add(xi, mean=False)
@@ -225,9 +313,13 @@ class BernoulliCUSUM(CusumBank):
             ):  # fmt: skip
                 self._finish_warmup()
             return False
+        return self._step(xi, self._arms, self._p0)
+
+    def _step(self, xi: int, arms: list[tuple[float, float, float, int]], ref: float) -> bool:
+        """One monitored observation against the reference ``ref`` and its ``arms``."""
         s = self._s
         fire = 0
-        for i, (a, b, h, sign) in enumerate(self._arms):
+        for i, (a, b, h, sign) in enumerate(arms):
             v = s[i] + (a if xi else b)
             if v <= 0.0:
                 v = 0.0
@@ -237,12 +329,17 @@ class BernoulliCUSUM(CusumBank):
                 if self._firing:
                     v = h
             s[i] = v
-        half = 0.5 * (self.params.min_effect * self._p0 if self.params.relative
-                      else self.params.min_effect)  # fmt: skip
+        p = self.params
+        half = 0.5 * (p.min_effect * self._p0 if p.relative else p.min_effect)  # type: ignore[operator]
+        if self._zone is None:
+            shift = self._ewma - ref
+        else:
+            self._rewma += self._alpha * (xi - ref - self._rewma)
+            shift = self._rewma
         # Minimum-effect gate (``_gate``): evidence alone is not enough, the recent
         # rate must also have moved by half the minimum effect (bursts of a few
         # minutes in over-dispersed streams trip the large-shift CUSUMs otherwise).
-        return self._transition(fire, self._ewma - self._p0, half)
+        return self._transition(fire, shift, half)
 
     @property
     def value(self) -> float:
@@ -263,6 +360,16 @@ class BernoulliCUSUM(CusumBank):
             return None
         p = self.params
         return self._p0 + side * (p.min_effect * self._p0 if p.relative else p.min_effect)
+
+    @property
+    def weekend_reference(self) -> float | None:
+        """The weekend stratum's reference (None without strata or while it learns)."""
+        return self._wp0
+
+    @property
+    def learning(self) -> bool:
+        """True while a stratum's reference is still being learned."""
+        return self._p0 is None or (self._zone is not None and self._wp0 is None)
 
     @property
     def phi(self) -> float | None:

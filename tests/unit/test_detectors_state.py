@@ -39,6 +39,12 @@ def _bern(rng: np.random.Generator) -> list[tuple[Any, ...]]:
     return [(bool(x),) for x in rng.random(N) < p]
 
 
+def _bern_weekend(rng: np.random.Generator) -> list[tuple[Any, ...]]:
+    """One a minute from a Tuesday evening: a drop on Friday, then a weekend to learn."""
+    p = np.r_[np.full(3000, 0.6), np.full(3000, 0.45)]
+    return [(bool(x), T0 + 60.0 * i) for i, x in enumerate(rng.random(N) < p)]
+
+
 def _mean(rng: np.random.Generator) -> list[tuple[Any, ...]]:
     x = rng.beta(1, 5, N)
     x[3500:] += 0.1
@@ -88,6 +94,7 @@ def _funnel(rng: np.random.Generator) -> list[tuple[Any, ...]]:
 
 CASES: dict[str, tuple[Callable[[], Detector], Callable[[np.random.Generator], list]]] = {
     "bernoulli": (lambda: BernoulliCUSUM(warmup=1000), _bern),
+    "bernoulli_weekend": (lambda: BernoulliCUSUM(warmup=1000, strata="weekend"), _bern_weekend),
     "mean": (lambda: MeanShiftCUSUM(warmup=1000), _mean),
     "hist": (
         lambda: HistogramDrift(warmup=1000, warmup_seconds=3600, half_life=3600, min_count=50),
