@@ -200,9 +200,17 @@ class Assessor:
                 waiting.append(slot)
                 continue
             bkey = f"{skey}|{slot}"
-            if bkey in self.baselines:
+            saved = self.baselines.get(bkey)
+            learning = bool(getattr(det, "learning", False))
+            if learning:
+                # A stratum (weekends) still learns its reference: record now, so a new
+                # version inherits the weekday reference, and again once it is complete.
+                waiting.append(slot)
+                if saved is not None:
+                    continue
+            elif saved is not None and len(saved) < 3:
                 continue
-            self.baselines[bkey] = [type(det).__name__, det.to_state()]
+            self.baselines[bkey] = [type(det).__name__, det.to_state()] + [True] * learning
             if state.role == "version" and slot == "acceptance_rate":
                 vkey = _VERSIONS + state.key.feature
                 versions = list(self.baselines.get(vkey) or [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -193,3 +194,27 @@ def test_alert_threshold_is_the_level_of_concern_in_signal_units() -> None:
     assert det.reference is not None
     assert threshold == pytest.approx(det.reference * math.exp(0.25), rel=1e-6)
     assert 40 < value < 90
+
+
+def test_baseline_is_recorded_again_once_the_weekend_reference_is_learned() -> None:
+    rng = random.Random(4)
+    assessor = Assessor(MonitorConfig())
+    t = datetime(2026, 2, 2, tzinfo=UTC).timestamp()  # a Monday
+    bkey = "f|v1|*|acceptance_rate"
+    for i in range(40_000):  # one every 30 s: Monday to Wednesday of the next week
+        t += 30
+        res = _resolution(i, "v1", rng.random() < 0.60, t)
+        for key in res.key.rollups():
+            assessor.process(res, key)
+        assessor.advance(t - 120)
+        if i == 4 * 2880:  # Friday: the weekday reference is learned, the weekend's is not
+            saved = assessor.baselines[bkey]
+            assert saved[2] is True and saved[1]["wp0"] is None and saved[1]["p0"] is not None
+    saved = assessor.baselines[bkey]
+    assert len(saved) == 2 and saved[1]["wp0"] is not None
+    res = _resolution(40_000, "v2", True, t + 30)
+    for key in res.key.rollups():
+        assessor.process(res, key)
+    assessor.flush()
+    inherited = assessor.series["f|v2|*"].detectors["acceptance_rate"]
+    assert inherited.weekend_reference == saved[1]["wp0"]  # type: ignore[union-attr]
