@@ -62,11 +62,15 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
             # The clinician mix of a weekend afternoon can dip acceptance by ~3 points for
             # an hour or two: a 2,000-observation recent level (the minimum-effect gate)
             # does not follow such dips, and costs little delay on lasting shifts.
+            # Weekends have their own reference: the weekday-learned one false-alarmed on
+            # weekend evenings in 3 of 12 stationary months (variants of control and
+            # flag-spike), and none with the weekend reference.
             {
                 "direction": "down",
                 "min_effect": 0.03,
                 "warmup_seconds": _WARMUP,
                 "recent_window": 2000,
+                "strata": "weekend",
             },
             _EVERYWHERE,
         ),
