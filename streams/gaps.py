@@ -33,6 +33,7 @@ the rebuild.
 
 from __future__ import annotations
 
+import threading
 import time
 from bisect import bisect_left
 from collections import deque
@@ -165,23 +166,29 @@ class SkippedOffsets:
     def __init__(self, keep: int = 4096) -> None:
         self._ranges: dict[tuple[str, int], deque[tuple[int, int]]] = {}
         self._keep = keep
+        # aiokafka's thread appends while the worker's iterates: iterating a deque that
+        # is appended to raises, and copying 4,096 ranges on every gap cost more.
+        self._lock = threading.Lock()
 
     def note(self, topic: str, partition: int, begin: int, end: int) -> None:
-        ranges = self._ranges.get((topic, partition))
-        if ranges is None:
-            ranges = self._ranges.setdefault((topic, partition), deque(maxlen=self._keep))
-        ranges.append((begin, end))
+        with self._lock:
+            ranges = self._ranges.get((topic, partition))
+            if ranges is None:
+                ranges = self._ranges[(topic, partition)] = deque(maxlen=self._keep)
+            ranges.append((begin, end))
 
     def covers(self, topic: str, partition: int, start: int, end: int) -> bool:
         """True when one noted range holds all of ``start <= offset < end``."""
-        ranges = self._ranges.get((topic, partition))
-        if not ranges:
-            return False
-        # the latest fetches first
-        return any(begin <= start and end <= stop for begin, stop in reversed(list(ranges)))
+        with self._lock:
+            ranges = self._ranges.get((topic, partition))
+            if not ranges:
+                return False
+            # the latest fetches first: a gap is usually the last fetch's marker
+            return any(begin <= start and end <= stop for begin, stop in reversed(ranges))
 
     def forget(self, topic: str, partition: int) -> None:
-        self._ranges.pop((topic, partition), None)
+        with self._lock:
+            self._ranges.pop((topic, partition), None)
 
 
 SKIPPED = SkippedOffsets()
