@@ -209,6 +209,7 @@ class BernoulliCUSUM(CusumBank):
         p0, phi = self._p0, self._phi
         assert p0 is not None and phi is not None
         m = p.min_effect * p0 if p.relative else p.min_effect
+        self._half = 0.5 * m
         margin = 0.0
         if p.p0 is None:
             # the observations p0 was learned from (warm-up may run past ``warmup``)
@@ -286,7 +287,7 @@ class BernoulliCUSUM(CusumBank):
         """Feed one observation (truthy = success) at event time ``t`` (epoch seconds,
         needed with ``warmup_seconds`` or ``strata``); True when ``firing`` changed."""
         xi = 1 if x else 0
-        weekend = self._stratum(t)
+        weekend = 0 if self._zone is None else self._stratum(t)
         if weekend and self._wp0 is None:
             self._wn += 1
         else:
@@ -300,8 +301,8 @@ class BernoulliCUSUM(CusumBank):
                 if self._wn >= self.params.stratum_warmup and self._p0 is not None:
                     self._build()
                 return False
-            return self._step(xi, self._warms, self._wp0)
-        if self._p0 is None:
+            arms, ref = self._warms, self._wp0
+        elif self._p0 is None:
             self._sum += xi
             self._batch_add(xi, mean=False)
             if t is not None and self._t0 is None:
@@ -313,10 +314,8 @@ class BernoulliCUSUM(CusumBank):
             ):  # fmt: skip
                 self._finish_warmup()
             return False
-        return self._step(xi, self._arms, self._p0)
-
-    def _step(self, xi: int, arms: list[tuple[float, float, float, int]], ref: float) -> bool:
-        """One monitored observation against the reference ``ref`` and its ``arms``."""
+        else:
+            arms, ref = self._arms, self._p0
         s = self._s
         fire = 0
         for i, (a, b, h, sign) in enumerate(arms):
@@ -329,8 +328,6 @@ class BernoulliCUSUM(CusumBank):
                 if self._firing:
                     v = h
             s[i] = v
-        p = self.params
-        half = 0.5 * (p.min_effect * self._p0 if p.relative else p.min_effect)  # type: ignore[operator]
         if self._zone is None:
             shift = self._ewma - ref
         else:
@@ -339,7 +336,7 @@ class BernoulliCUSUM(CusumBank):
         # Minimum-effect gate (``_gate``): evidence alone is not enough, the recent
         # rate must also have moved by half the minimum effect (bursts of a few
         # minutes in over-dispersed streams trip the large-shift CUSUMs otherwise).
-        return self._transition(fire, shift, half)
+        return self._transition(fire, shift, self._half)
 
     @property
     def value(self) -> float:
