@@ -125,12 +125,19 @@ class Detector(ABC):
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> Self:
-        """Rebuild a detector from :meth:`to_state` output."""
+        """Rebuild a detector from :meth:`to_state` output.
+
+        A field the snapshot lacks (added to the detector since it was written, such as
+        the weekend reference) keeps its freshly constructed value, so a worker upgraded
+        over existing state restores it instead of failing."""
         if state.get("detector") != cls.name:
             raise ValueError(f"state is for detector {state.get('detector')!r}, not {cls.name!r}")
         obj = cls(shared_params(cls.params_model, state["params"]))
         for field in cls._state_fields:
-            val = state[field.lstrip("_")]
+            key = field.lstrip("_")
+            if key not in state:
+                continue
+            val = state[key]
             setattr(obj, field, list(val) if isinstance(val, list) else val)
         obj._restored()
         return obj

@@ -180,3 +180,17 @@ def test_from_state_rejects_other_detector() -> None:
 def test_doctests(module: object) -> None:
     result = doctest.testmod(module)  # type: ignore[arg-type]
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_snapshot_from_before_the_weekend_fields_restores() -> None:
+    """State written before the weekend reference existed: no weekend fields in it."""
+    make, gen = CASES["bernoulli"]
+    stream = gen(np.random.default_rng(5))
+    det = make()
+    trace(det, stream[:2000])
+    old = det.to_state()
+    for key in ("wn", "wsum", "wp0", "rewma"):
+        del old[key]
+    restored = BernoulliCUSUM.from_state(json.loads(json.dumps(old)))
+    assert restored.reference == det.reference and restored.weekend_reference is None
+    assert trace(restored, stream[2000:]) == trace(det, stream[2000:])
