@@ -350,13 +350,15 @@ class BernoulliCUSUM(CusumBank):
 
     @property
     def bound(self) -> float | None:
-        """Level of concern: p0 moved by the minimum effect towards the alarm side
-        (None during warm-up, or while a two-sided detector is quiet)."""
+        """Level of concern: the reference of the latest observation's stratum (p0, or
+        the weekend's) moved by the minimum effect towards the alarm side (None during
+        warm-up, or while a two-sided detector is quiet)."""
         side = self._side()
         if self._p0 is None or not side:
             return None
+        ref = self._wp0 if self._k and self._wp0 is not None else self._p0
         p = self.params
-        return self._p0 + side * (p.min_effect * self._p0 if p.relative else p.min_effect)
+        return ref + side * (p.min_effect * ref if p.relative else p.min_effect)
 
     @property
     def weekend_reference(self) -> float | None:

@@ -64,9 +64,17 @@ def test_drops_are_still_caught_on_weekdays_and_on_weekends(weekend_only: bool) 
     drop = 0.10 if weekend_only else 0.08
     stream = week_stream(np.random.default_rng(2), weeks=5, drop_from=start, drop=drop,
                          weekend_only=weekend_only)  # fmt: skip
-    found = alarms(make(strata="weekend"), stream)
+    det = make(strata="weekend")
+    found, bounds = [], []
+    for x, t in stream:
+        if det.update(x, t) and det.firing:
+            found.append(t)
+            bounds.append(det.bound)
     within = 48 * HOUR if weekend_only else 24 * HOUR  # that weekend / that day
     assert found and start < found[0] < start + within
+    # the alert's level of concern is that stratum's reference less the minimum effect
+    ref = det.weekend_reference if weekend_only else det.reference
+    assert ref is not None and bounds[0] == pytest.approx(ref - 0.03)
 
 
 def test_weekend_is_local_time() -> None:
