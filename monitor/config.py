@@ -13,6 +13,7 @@ Example
 
     resolver: {decision_timeout: 4h, allowed_lateness: 10m}
     timezone: America/New_York   # local time of the sites: what counts as a weekend
+    holidays: [2026-11-26, 2026-12-25]   # local dates staffed like a weekend
     signals:
       acceptance_rate: {min_effect: 0.05}
     features:
@@ -28,6 +29,7 @@ Example
 
 from __future__ import annotations
 
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -99,6 +101,11 @@ class MonitorConfig(BaseModel):
         description="IANA time zone of the sites' local time (weekend references); "
         "a signal block may override it.",
     )
+    holidays: list[date] = Field(
+        default=[],
+        description="Local dates staffed like a weekend (public holidays); "
+        "rates with a weekend reference use it on them.",
+    )
     tick_interval: Duration = Field(60.0, description="Event-time step of clock ticks.")
     outlier_interval: Duration = Field(3600.0, description="How often site_outlier is assessed.")
     outlier_half_life: Duration = Field(
@@ -143,6 +150,7 @@ class MonitorConfig(BaseModel):
         merged: dict[str, Any] = {"enabled": True, **spec.defaults}
         if "timezone" in spec.params_model.model_fields:
             merged["timezone"] = self.timezone
+            merged["holidays"] = tuple(self.holidays)
         merged.update(self.signals.get(name, {}))
         feat = self.features.get(feature)
         if feat is not None:

@@ -23,8 +23,8 @@ penalised for the noise of its own estimate).
 When ``p0`` is learned in warm-up, its sampling error is absorbed by moving the
 reference ``warmup_margin`` standard errors towards the alarm side.
 
-With ``strata="weekend"`` weekends (local time in ``timezone``) get a reference of
-their own: night and weekend staff differ from the weekday mix, so a weekday-learned
+With ``strata="weekend"`` weekends and ``holidays`` (local time in ``timezone``) get
+a reference of their own: night and weekend staff differ from the weekday mix, so a weekday-learned
 p0 sits up to the minimum effect above a stationary weekend. Weekday observations learn
 ``p0`` as above; weekend ones learn the weekend reference from their first
 ``stratum_warmup`` observations and are not monitored until then. Every observation is
@@ -50,7 +50,7 @@ McCullagh, P., Nelder, J. A. (1989). *Generalized Linear Models*, sec. 4.5
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -97,6 +97,8 @@ class BernoulliParams(CusumParams):
     """``weekend``: weekends get their own learned reference (see the module docstring)."""
     timezone: str = "UTC"
     """IANA time zone that decides which observations fall on a weekend."""
+    holidays: tuple[date, ...] = ()
+    """Local dates staffed like a weekend (public holidays): they use the weekend reference."""
     stratum_warmup: int = Field(500, ge=100)
     """Observations that learn a secondary stratum's reference (weekends)."""
 
@@ -181,18 +183,19 @@ class BernoulliCUSUM(CusumBank):
         """Attributes that follow from the params alone (not serialised)."""
         self._alpha = 2.0 / (self.params.recent_window + 1.0)
         self._zone = ZoneInfo(self.params.timezone) if self.params.strata != "none" else None
+        self._holidays = frozenset(self.params.holidays)
         self._quarter = -1  # the quarter hour whose stratum ``_k`` holds
         self._k = 0
 
     def _stratum(self, t: float | None) -> int:
-        """1 on a local weekend, else 0 (looked up once per quarter hour)."""
+        """1 on a local weekend or holiday, else 0 (looked up once per quarter hour)."""
         if t is None or self._zone is None:
             return 0
         q = int(t // 900.0)
         if q != self._quarter:
             self._quarter = q
             local = datetime.fromtimestamp(q * 900.0, UTC).astimezone(self._zone)
-            self._k = 1 if local.weekday() >= 5 else 0
+            self._k = 1 if local.weekday() >= 5 or local.date() in self._holidays else 0
         return self._k
 
     # -- warm-up and arming -----------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pytest
@@ -23,12 +24,14 @@ def week_stream(
     drop_from: float | None = None,
     drop: float = 0.0,
     weekend_only: bool = False,
+    holidays: tuple[int, ...] = (),
 ) -> list[tuple[bool, float]]:
-    """100 observations an hour on weekdays, 80 on weekends (UTC), from a Monday."""
+    """100 observations an hour on weekdays, 80 on weekends and ``holidays`` (day
+    indices from the start; UTC), from a Monday."""
     out = []
     for h in range(weeks * 168):
         t0 = MONDAY + h * HOUR
-        is_weekend = (h // 24) % 7 >= 5
+        is_weekend = (h // 24) % 7 >= 5 or h // 24 in holidays
         p, n = (weekend, 80) if is_weekend else (weekday, 100)
         if drop_from is not None and t0 >= drop_from and (is_weekend or not weekend_only):
             p -= drop
@@ -77,6 +80,20 @@ def test_drops_are_still_caught_on_weekdays_and_on_weekends(weekend_only: bool) 
     assert ref is not None and bounds[0] == pytest.approx(ref - 0.03)
 
 
+def test_holidays_are_scored_like_weekends() -> None:
+    """Two weekday holidays staffed like a weekend, 9 points below a weekday."""
+    days = (23, 24)  # Wednesday and Thursday of week 4
+    stream = week_stream(np.random.default_rng(4), weeks=5, weekend=0.51, holidays=days)
+    first = MONDAY + days[0] * 86400
+    found = alarms(make(strata="weekend"), stream)
+    assert found and first <= found[0] < first + 2 * 86400
+    dates = [datetime.fromtimestamp(MONDAY + d * 86400, UTC).date() for d in days]
+    det = make(strata="weekend", holidays=dates)
+    assert alarms(det, stream) == []
+    restored = BernoulliCUSUM.from_state(json.loads(json.dumps(det.to_state())))
+    assert restored.params.holidays == tuple(dates)
+
+
 def test_weekend_is_local_time() -> None:
     """Saturday 02:00 UTC is Friday evening in New York: weekday there."""
     saturday_2am = MONDAY + 5 * 86400 + 2 * HOUR
@@ -100,4 +117,6 @@ def test_time_zone_is_validated_and_set_once_in_the_config() -> None:
     )  # fmt: skip
     assert cfg.signal("acceptance_rate", "f", "v")[1].timezone == "Asia/Kolkata"  # type: ignore[attr-defined]
     assert cfg.signal("acceptance_rate", "g", "v")[1].timezone == "America/Chicago"  # type: ignore[attr-defined]
-    assert cfg.signal("flag_rate", "g", "v")[1].strata == "none"  # type: ignore[attr-defined]
+    assert cfg.signal("flag_rate", "g", "v")[1].strata == "none"
+    dated = MonitorConfig.model_validate({"holidays": ["2026-11-26"]})
+    assert dated.signal("acceptance_rate", "f", "v")[1].holidays == (date(2026, 11, 26),)  # type: ignore[attr-defined]
