@@ -24,12 +24,12 @@ When ``p0`` is learned in warm-up, its sampling error is absorbed by moving the
 reference ``warmup_margin`` standard errors towards the alarm side.
 
 With ``strata="weekend"`` weekends and ``holidays`` (local time in ``timezone``) get
-a reference of their own: night and weekend staff differ from the weekday mix, so a weekday-learned
-p0 sits up to the minimum effect above a stationary weekend. Weekday observations learn
-``p0`` as above; weekend ones learn the weekend reference from their first
-``stratum_warmup`` observations and are not monitored until then. Every observation is
-scored against its own stratum's reference (same alternatives, shifted), and the
-minimum-effect gate follows the recent level of ``x - reference``.
+a reference of their own: night and weekend staff differ from the weekday mix, so a
+weekday-learned p0 sits up to the minimum effect above a stationary weekend. Weekday
+observations learn ``p0`` as above; weekend ones learn the weekend reference from
+their first ``stratum_warmup`` observations and are not monitored until then. Every
+observation is scored against its own stratum's reference (same alternatives,
+shifted), and the minimum-effect gate follows the recent level of ``x - reference``.
 
 After an alarm the detector keeps firing while the recent rate (an EWMA over
 about ``recent_window`` observations, exposed as ``value``) stays beyond
