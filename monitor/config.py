@@ -42,7 +42,7 @@ from monitor.detectors.base import DetectorParams
 from monitor.durations import Seconds
 from monitor.resolver import ResolverConfig
 from monitor.signals import SIGNAL_SPECS
-from monitor.timezones import check_zone
+from monitor.timezones import Zone
 
 Duration = Annotated[Seconds, Field(gt=0)]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
@@ -96,7 +96,7 @@ class MonitorConfig(BaseModel):
     lineage: dict[Slug, dict[Slug, Slug]] = Field(
         default={}, description="feature -> {new model_version: the version it replaces}"
     )
-    timezone: str = Field(
+    timezone: Zone = Field(
         "UTC",
         description="IANA time zone of the sites' local time (weekend references); "
         "a signal block may override it.",
@@ -114,10 +114,6 @@ class MonitorConfig(BaseModel):
 
     @model_validator(mode="after")
     def _validate_signal_blocks(self) -> MonitorConfig:
-        try:
-            check_zone(self.timezone)
-        except ValueError as exc:
-            raise ValueError(f"timezone: {exc}") from None
         _check_signal_blocks(self.signals, "signals")
         for fname, feat in self.features.items():
             _check_signal_blocks(feat.signals, f"features.{fname}.signals")

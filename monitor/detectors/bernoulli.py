@@ -50,15 +50,15 @@ McCullagh, P., Nelder, J. A. (1989). *Generalized Linear Models*, sec. 4.5
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from monitor.detectors.base import CusumBank, CusumParams, cusum_threshold, dispersion
 from monitor.durations import Seconds
-from monitor.timezones import check_zone
+from monitor.timezones import Zone, local_date
 
 __all__ = ["BernoulliCUSUM", "BernoulliParams"]
 
@@ -95,17 +95,12 @@ class BernoulliParams(CusumParams):
 
     strata: Literal["none", "weekend"] = "none"
     """``weekend``: weekends get their own learned reference (see the module docstring)."""
-    timezone: str = "UTC"
+    timezone: Zone = "UTC"
     """IANA time zone that decides which observations fall on a weekend."""
     holidays: tuple[date, ...] = ()
     """Local dates staffed like a weekend (public holidays): they use the weekend reference."""
     stratum_warmup: int = Field(500, ge=100)
     """Observations that learn a secondary stratum's reference (weekends)."""
-
-    @field_validator("timezone")
-    @classmethod
-    def _known_zone(cls, tz: str) -> str:
-        return check_zone(tz)
 
     @model_validator(mode="after")
     def _check(self) -> BernoulliParams:
@@ -194,8 +189,8 @@ class BernoulliCUSUM(CusumBank):
         q = int(t // 900.0)
         if q != self._quarter:
             self._quarter = q
-            local = datetime.fromtimestamp(q * 900.0, UTC).astimezone(self._zone)
-            self._k = 1 if local.weekday() >= 5 or local.date() in self._holidays else 0
+            day = local_date(q * 900.0, self._zone)
+            self._k = 1 if day.weekday() >= 5 or day in self._holidays else 0
         return self._k
 
     # -- warm-up and arming -----------------------------------------------------------------

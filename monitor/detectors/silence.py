@@ -11,6 +11,9 @@ drops below ``p_alarm`` and the gap is at least ``min_gap`` seconds, and
 resolves on the next event. Night hours with an expected volume near zero add
 almost nothing to ``Lambda``, so they never make a gap implausible. Hours spent
 in an alarm are not learned (an outage must not teach the profile silence).
+Nor are ``holidays`` (local dates in ``timezone``): on a holiday the detector
+expects the volume of the same hour on the Sunday before, so a clinic closed for
+Thanksgiving is not an outage.
 
 References
 ----------
@@ -21,11 +24,14 @@ network counts. *JASA* 101, 78-88.
 from __future__ import annotations
 
 import math
+from datetime import date
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
 from monitor.detectors.base import Detector, DetectorParams
 from monitor.durations import Seconds
+from monitor.timezones import Zone, local_date
 
 __all__ = ["SilenceDetector", "SilenceParams", "hour_of_week"]
 
@@ -48,6 +54,11 @@ class SilenceParams(DetectorParams):
     """Smoothing weight of a new week's count for an hour-of-week bucket."""
     volume_margin: float = Field(0.5, gt=0.0, le=1.0)
     warmup_hours: int = Field(168, ge=1)
+    timezone: Zone = "UTC"
+    """IANA time zone of ``holidays``."""
+    holidays: tuple[date, ...] = ()
+    """Local dates with Sunday's volume (public holidays): expected as the Sunday before
+    and not learned."""
     """Hours of history before the detector may fire."""
 
 
@@ -90,6 +101,25 @@ class SilenceDetector(Detector):
         self._last: float | None = None  # last event time
         self._tick: float | None = None  # time up to which lam is integrated
         self._lam = 0.0
+        self._restored()
+
+    def _restored(self) -> None:
+        self._zone = ZoneInfo(self.params.timezone)
+        self._holidays = frozenset(self.params.holidays)
+        self._memo = (-1, -1, False)  # (hour, its bucket, a holiday)
+
+    def _bucket(self, hour: int) -> tuple[int, bool]:
+        """Profile bucket whose volume ``hour`` should have, and whether it is a holiday
+        (then the bucket is the same hour on the Sunday before)."""
+        if not self._holidays:
+            return hour_of_week(hour), False
+        if self._memo[0] != hour:
+            day = local_date(hour * 3600.0, self._zone)
+            if day in self._holidays:
+                self._memo = (hour, hour_of_week(hour - 24 * ((day.weekday() + 1) % 7)), True)
+            else:
+                self._memo = (hour, hour_of_week(hour), False)
+        return self._memo[1], self._memo[2]
 
     def _roll(self, hour: int) -> None:
         """Close the hours before ``hour`` into the profile."""
@@ -103,9 +133,9 @@ class SilenceDetector(Detector):
         count = self._count if hour - self._hour <= _WEEK else 0.0
         for h in range(start, hour):
             c = count if h == self._hour else 0.0
-            if not self._firing:
+            b, holiday = self._bucket(h)
+            if not self._firing and not holiday:
                 a = max(self.params.alpha, 1.0 / (1 + self._hours // _WEEK))
-                b = hour_of_week(h)
                 self._profile[b] += a * (c - self._profile[b])
                 self._hours += 1
         self._hour = hour
@@ -120,7 +150,7 @@ class SilenceDetector(Detector):
         while t < upto:
             hour = int(t // 3600)
             end = min(upto, (hour + 1) * 3600.0)
-            lam += self._profile[hour_of_week(hour)] * (end - t) / 3600.0
+            lam += self._profile[self._bucket(hour)[0]] * (end - t) / 3600.0
             t = end
             if lam > 1e6:
                 break

@@ -109,7 +109,7 @@ def test_weekend_is_local_time() -> None:
 def test_time_zone_is_validated_and_set_once_in_the_config() -> None:
     with pytest.raises(ValidationError, match="unknown time zone 'Mars/Olympus'"):
         BernoulliCUSUM(timezone="Mars/Olympus")
-    with pytest.raises(ValidationError, match="timezone: unknown time zone"):
+    with pytest.raises(ValidationError, match=r"timezone\n.*unknown time zone 'Mars/Olympus'"):
         MonitorConfig(timezone="Mars/Olympus")
     cfg = MonitorConfig.model_validate(
         {"timezone": "America/Chicago",
@@ -119,4 +119,5 @@ def test_time_zone_is_validated_and_set_once_in_the_config() -> None:
     assert cfg.signal("acceptance_rate", "g", "v")[1].timezone == "America/Chicago"  # type: ignore[attr-defined]
     assert cfg.signal("flag_rate", "g", "v")[1].strata == "none"
     dated = MonitorConfig.model_validate({"holidays": ["2026-11-26"]})
-    assert dated.signal("acceptance_rate", "f", "v")[1].holidays == (date(2026, 11, 26),)  # type: ignore[attr-defined]
+    for signal in ("acceptance_rate", "no_data"):
+        assert dated.signal(signal, "f", "v")[1].holidays == (date(2026, 11, 26),)  # type: ignore[attr-defined]  # type: ignore[attr-defined]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import date
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -20,14 +23,19 @@ def rate_per_hour(t: float) -> float:
     return 120.0 if 8 <= hour < 18 else (10.0 if 6 <= hour < 22 else 0.05)
 
 
-def simulate(det: SilenceDetector, rng: np.random.Generator, hours: int,
-             outage: tuple[float, float] | None = None) -> list[tuple[float, bool]]:  # fmt: skip
+def simulate(
+    det: SilenceDetector,
+    rng: np.random.Generator,
+    hours: int,
+    outage: tuple[float, float] | None = None,
+    rate: Callable[[float], float] = rate_per_hour,
+) -> list[tuple[float, bool]]:
     events = []
     for h in range(hours):
         start = MONDAY + 3600 * h
         for m in range(0, 60, 5):  # 5-minute ticks
             t = start + 60 * m
-            k = rng.poisson(rate_per_hour(t) / 12)
+            k = rng.poisson(rate(t) / 12)
             if outage and outage[0] <= t < outage[1]:
                 k = 0
             if k and det.update(t + 1, int(k)):
@@ -79,3 +87,25 @@ def test_no_alarm_before_warmup() -> None:
 def test_params_validation(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         SilenceParams(**kwargs)
+
+
+def test_a_holiday_staffed_like_a_sunday_is_not_an_outage() -> None:
+    """Thanksgiving (Thursday 2023-11-23) with Sunday's trickle of events: expected as
+    the Sunday before, and not learned; a real outage on the next Thursday alarms."""
+    thanksgiving = MONDAY + 10 * 86400
+
+    def rate(t: float) -> float:  # the holiday runs at the rate of the Sunday before
+        return rate_per_hour(t - 4 * 86400 if 0 <= t - thanksgiving < 86400 else t)
+
+    plain = simulate(SilenceDetector(), np.random.default_rng(7), 11 * 24, rate=rate)
+    assert any(firing and thanksgiving <= t < thanksgiving + 86400 for t, firing in plain)
+
+    det = SilenceDetector(holidays=(date(2023, 11, 23),))
+    thursday_10am = hour_of_week(int((thanksgiving + 10 * 3600) // 3600))
+    events = simulate(det, np.random.default_rng(7), 11 * 24, rate=rate)
+    assert not [t for t, firing in events if firing]
+    assert det.profile[thursday_10am] > 90  # ~120 a weekday; learning the holiday gives ~62
+
+    outage = (MONDAY + 17 * 86400 + 9 * 3600, MONDAY + 17 * 86400 + 12 * 3600)
+    events = simulate(det, np.random.default_rng(8), 18 * 24, outage, rate)
+    assert any(firing and outage[0] <= t < outage[1] for t, firing in events)
