@@ -38,7 +38,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from monitor.contract import SLUG_PATTERN
-from monitor.detectors.base import DetectorParams
+from monitor.detectors.base import DetectorParams, LocalTimeParams
 from monitor.durations import Seconds
 from monitor.resolver import ResolverConfig
 from monitor.signals import SIGNAL_SPECS
@@ -144,7 +144,7 @@ class MonitorConfig(BaseModel):
             return hit
         spec = SIGNAL_SPECS[name]
         merged: dict[str, Any] = {"enabled": True, **spec.defaults}
-        if "timezone" in spec.params_model.model_fields:
+        if issubclass(spec.params_model, LocalTimeParams):
             merged["timezone"] = self.timezone
             merged["holidays"] = tuple(self.holidays)
         merged.update(self.signals.get(name, {}))

@@ -22,16 +22,20 @@ from __future__ import annotations
 import json
 import math
 from abc import ABC, abstractmethod
+from datetime import date
 from statistics import NormalDist
 from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from monitor.timezones import Zone
 
 __all__ = [
     "CusumBank",
     "CusumParams",
     "Detector",
     "DetectorParams",
+    "LocalTimeParams",
     "cusum_threshold",
     "dispersion",
     "shared_params",
@@ -43,6 +47,16 @@ class DetectorParams(BaseModel):
     """Base of the per-detector parameter models (frozen, unknown keys rejected)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalTimeParams(DetectorParams):
+    """Parameters of detectors that know the sites' calendar; the config sets them once
+    for all of them (``timezone``, ``holidays`` at its top level)."""
+
+    timezone: Zone = "UTC"
+    """IANA time zone of the sites: it decides local dates and weekends."""
+    holidays: tuple[date, ...] = ()
+    """Local dates staffed like a weekend (public holidays)."""
 
 
 _PARAMS: dict[tuple[type[DetectorParams], str], DetectorParams] = {}

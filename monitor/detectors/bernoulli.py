@@ -50,15 +50,20 @@ McCullagh, P., Nelder, J. A. (1989). *Generalized Linear Models*, sec. 4.5
 from __future__ import annotations
 
 import math
-from datetime import date
 from typing import Literal
 from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from monitor.detectors.base import CusumBank, CusumParams, cusum_threshold, dispersion
+from monitor.detectors.base import (
+    CusumBank,
+    CusumParams,
+    LocalTimeParams,
+    cusum_threshold,
+    dispersion,
+)
 from monitor.durations import Seconds
-from monitor.timezones import Zone, local_date
+from monitor.timezones import local_date
 
 __all__ = ["BernoulliCUSUM", "BernoulliParams"]
 
@@ -69,7 +74,7 @@ def _clip(p: float) -> float:
     return min(max(p, _PMIN), 1 - _PMIN)
 
 
-class BernoulliParams(CusumParams):
+class BernoulliParams(CusumParams, LocalTimeParams):
     """Parameters of :class:`BernoulliCUSUM`."""
 
     p0: float | None = Field(None, gt=0.0, lt=1.0)
@@ -94,11 +99,8 @@ class BernoulliParams(CusumParams):
     times the minimum effect (bench/bench_bernoulli.py)."""
 
     strata: Literal["none", "weekend"] = "none"
-    """``weekend``: weekends get their own learned reference (see the module docstring)."""
-    timezone: Zone = "UTC"
-    """IANA time zone that decides which observations fall on a weekend."""
-    holidays: tuple[date, ...] = ()
-    """Local dates staffed like a weekend (public holidays): they use the weekend reference."""
+    """``weekend``: weekends and ``holidays`` get their own learned reference (see the
+    module docstring)."""
     stratum_warmup: int = Field(500, ge=100)
     """Observations that learn a secondary stratum's reference (weekends)."""
 
@@ -183,12 +185,14 @@ class BernoulliCUSUM(CusumBank):
         self._k = 0
 
     def _stratum(self, t: float | None) -> int:
-        """1 on a local weekend or holiday, else 0 (looked up once per quarter hour)."""
-        if t is None or self._zone is None:
+        """1 on a local weekend or holiday, else 0 (looked up once per quarter hour;
+        only with ``strata``)."""
+        if t is None:
             return 0
         q = int(t // 900.0)
         if q != self._quarter:
             self._quarter = q
+            assert self._zone is not None
             day = local_date(q * 900.0, self._zone)
             self._k = 1 if day.weekday() >= 5 or day in self._holidays else 0
         return self._k

@@ -24,14 +24,13 @@ network counts. *JASA* 101, 78-88.
 from __future__ import annotations
 
 import math
-from datetime import date
 from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from monitor.detectors.base import Detector, DetectorParams
+from monitor.detectors.base import Detector, LocalTimeParams
 from monitor.durations import Seconds
-from monitor.timezones import Zone, local_date
+from monitor.timezones import local_date
 
 __all__ = ["SilenceDetector", "SilenceParams", "hour_of_week"]
 
@@ -44,7 +43,7 @@ def hour_of_week(hour: int) -> int:
     return (hour + _EPOCH_OFFSET) % _WEEK
 
 
-class SilenceParams(DetectorParams):
+class SilenceParams(LocalTimeParams):
     """Parameters of :class:`SilenceDetector`."""
 
     p_alarm: float = Field(1e-6, gt=0.0, lt=0.5)
@@ -54,11 +53,6 @@ class SilenceParams(DetectorParams):
     """Smoothing weight of a new week's count for an hour-of-week bucket."""
     volume_margin: float = Field(0.5, gt=0.0, le=1.0)
     warmup_hours: int = Field(168, ge=1)
-    timezone: Zone = "UTC"
-    """IANA time zone of ``holidays``."""
-    holidays: tuple[date, ...] = ()
-    """Local dates with Sunday's volume (public holidays): expected as the Sunday before
-    and not learned."""
     """Hours of history before the detector may fire."""
 
 
