@@ -201,16 +201,18 @@ class Assessor:
                 continue
             bkey = f"{skey}|{slot}"
             saved = self.baselines.get(bkey)
-            learning = bool(getattr(det, "learning", False))
-            if learning:
-                # A stratum (weekends) still learns its reference: record now, so a new
-                # version inherits the weekday reference, and again once it is complete.
+            # A stratum (weekends) may still learn its reference: such a baseline is
+            # recorded now, marked provisional, so a new version inherits the weekday
+            # reference; it is recorded again, final, once the stratum is learned.
+            provisional = bool(getattr(det, "learning", False))
+            if provisional:
                 waiting.append(slot)
-                if saved is not None:
-                    continue
-            elif saved is not None and len(saved) < 3:
-                continue
-            self.baselines[bkey] = [type(det).__name__, det.to_state()] + [True] * learning
+            if saved is not None and (provisional or len(saved) == 2):
+                continue  # nothing new: still learning, or already final
+            entry = [type(det).__name__, det.to_state()]
+            if provisional:
+                entry.append(True)  # a third item: provisional
+            self.baselines[bkey] = entry
             if state.role == "version" and slot == "acceptance_rate":
                 vkey = _VERSIONS + state.key.feature
                 versions = list(self.baselines.get(vkey) or [])
