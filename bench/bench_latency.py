@@ -140,10 +140,9 @@ def main() -> None:
         w.wait_ready()
         poller = Poller(w.port)
         poller.start()
-        kw = {"transactional_id": f"{bench.topic}-bridge"} if txn else {}
-        producer = bench.producer(linger_ms=5, batch_size=64 * 1024, **kw)
+        make = bench.bridge_producer if txn else bench.producer
+        producer = make(linger_ms=5, batch_size=64 * 1024)
         if txn:
-            producer.init_transactions()
             producer.begin_transaction()
         sent: list[tuple[float, bool, object]] = []  # (send time, is outcome, future)
         step = 0.005

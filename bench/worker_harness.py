@@ -165,14 +165,17 @@ class Bench:
         kw.setdefault("batch_size", 256 * 1024)
         return KafkaProducer(bootstrap_servers=self.servers, **kw)
 
+    def bridge_producer(self, **kw: Any) -> Any:
+        """A producer that publishes in transactions, as Kafka Connect's exactly-once
+        sources do (ready: ``begin_transaction`` next)."""
+        producer = self.producer(transactional_id=f"{self.topic}-bridge", **kw)
+        producer.init_transactions()
+        return producer
+
     def produce(self, events: Iterator[tuple[bytes, bytes]], transaction_size: int = 0) -> int:
         """Send the events; with ``transaction_size``, as a transactional bridge would:
         that many per committed transaction (each commit leaves a marker offset)."""
-        if not transaction_size:
-            producer = self.producer()
-        else:
-            producer = self.producer(transactional_id=f"{self.topic}-bridge")
-            producer.init_transactions()
+        producer = self.bridge_producer() if transaction_size else self.producer()
         n = 0
         for key, value in events:
             if transaction_size and n % transaction_size == 0:

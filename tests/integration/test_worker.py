@@ -273,9 +273,9 @@ def test_offsets_committed_past_the_state_are_read_back(setup) -> None:
 
 def test_transactional_bridge_input_is_counted_once(setup) -> None:
     """A bridge that publishes in transactions leaves a commit marker after each
-    one: an offset with no record. The worker reads those gaps back, finds
-    nothing, and counts every committed event exactly once; the events of an
-    aborted transaction are not input."""
+    one: an offset with no record. The worker accounts for those gaps without
+    reading any record back, and counts every committed event exactly once; the
+    events of an aborted transaction are not input."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(
