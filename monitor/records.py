@@ -50,6 +50,18 @@ class SeriesKey(NamedTuple):
         return (self, SeriesKey(f, v, ALL), SeriesKey(f, ALL, s), SeriesKey(f, ALL, ALL))
 
 
+_ROLLUP_NAMES: dict[tuple[str, str, str], tuple[str, ...]] = {}
+
+
+def rollup_names(feature: str, model_version: str, site: str) -> tuple[str, ...]:
+    """``str()`` of each of ``SeriesKey(feature, model_version, site).rollups()``, cached."""
+    names = _ROLLUP_NAMES.get((feature, model_version, site))
+    if names is None:
+        rollups = SeriesKey(feature, model_version, site).rollups()
+        names = _ROLLUP_NAMES[feature, model_version, site] = tuple(map(str, rollups))
+    return names
+
+
 class Resolution(NamedTuple):
     """One suggestion, resolved: decided by an outcome, or expired."""
 

@@ -76,8 +76,7 @@ class Replay:
     def _dispatch(self, items: Iterable[Resolution | Flag]) -> None:
         assessor = self.assessor
         for item in items:
-            for key in item.key.rollups():
-                assessor.process(item, key)
+            assessor.process_rollups(item)
         wm = self.resolver.watermark - self._lag
         if wm > assessor.watermark:
             self._emit(assessor.advance(wm))
