@@ -15,7 +15,6 @@ from typing import Any
 
 from monitor.detectors.base import Detector
 from monitor.detectors.distribution import CategoricalDrift
-from monitor.detectors.silence import SilenceDetector
 from monitor.records import ACCEPTED, DECIDED, Alert, Flag, Resolution, SeriesKey
 from monitor.signals import SIGNAL_SPECS, role
 
@@ -34,6 +33,9 @@ COUNTS = (
 )
 _IDX = {name: i for i, name in enumerate(COUNTS)}
 _STATUS_IDX = {s: _IDX[s] for s in ("accepted", "edited", "rejected", "dismissed", "expired")}
+
+_NEW = object()
+"""A slot with no detector yet (a slot holding None is a disabled signal)."""
 
 DetectorFactory = Callable[[str, SeriesKey, str | None, Any], Detector | None]
 """(signal, key, input name, first value) -> a new detector, or None when disabled."""
@@ -98,7 +100,7 @@ class SeriesState:
                 site[0] += ok
                 site[1] += 1.0
         if self.role == "site":
-            self._feed("no_data", 1, at, factory, alerts)
+            self._feed_silence(1, at, factory, alerts)
         if res.burden is not None:
             c[8] += 1
             self.burden_sum += res.burden
@@ -111,7 +113,7 @@ class SeriesState:
             self._feed("score_drift", res.score, at, factory, alerts)
         if res.inputs:
             for name, value in res.inputs.items():
-                self._feed("input_drift", value, at, factory, alerts, name)
+                self._feed(f"input_drift:{name}", value, at, factory, alerts)
         # Flag rate as a Bernoulli stream per shown suggestion: a 0 now, a 1 on its first flag.
         self._feed("flag_rate", False, at, factory, alerts)
         return alerts
@@ -131,7 +133,7 @@ class SeriesState:
         """Clock tick at event time *at*: time-driven signals (no_data, site_outlier)."""
         alerts: list[Alert] = []
         if self.role == "site":
-            self._feed("no_data", 0, at, factory, alerts)
+            self._feed_silence(0, at, factory, alerts)
         elif self.role == "feature" and self.sites:
             # Assessed on the epoch-aligned grid of ``outlier_interval``: the schedule
             # must not depend on which tick an engine happened to deliver first.
@@ -177,26 +179,33 @@ class SeriesState:
         return alerts
 
     def _feed(
-        self,
-        name: str,
-        x: Any,
-        at: float,
-        factory: DetectorFactory,
-        alerts: list[Alert],
-        input_name: str | None = None,
+        self, slot: str, x: Any, at: float, factory: DetectorFactory, alerts: list[Alert]
     ) -> None:
-        slot = name if input_name is None else f"{name}:{input_name}"
-        dets = self.detectors
-        if slot in dets:
-            det = dets[slot]
-        else:
-            det = dets[slot] = factory(name, self.key, input_name, x)
-        if det is None:
-            return
-        # Every detector takes (observation, event time), except silence: (time, count).
-        silence = type(det) is SilenceDetector
-        if det.update(at, x) if silence else det.update(x, at):
-            alerts.append(self.alert(name, det, at, input_name))
+        """Update the detector in *slot* (``signal`` or ``input_drift:<name>``) with *x*."""
+        det = self.detectors.get(slot, _NEW)
+        if det is _NEW:
+            det = self._create(slot, factory, x)
+        if det is not None and det.update(x, at):
+            alerts.append(self._alert_for(slot, det, at))
+
+    def _feed_silence(
+        self, count: int, at: float, factory: DetectorFactory, alerts: list[Alert]
+    ) -> None:
+        """no_data: the silence detector takes (event time, count)."""
+        det = self.detectors.get("no_data", _NEW)
+        if det is _NEW:
+            det = self._create("no_data", factory, count)
+        if det is not None and det.update(at, count):
+            alerts.append(self.alert("no_data", det, at, None))
+
+    def _create(self, slot: str, factory: DetectorFactory, x: Any) -> Detector | None:
+        name, _, input_name = slot.partition(":")
+        det = self.detectors[slot] = factory(name, self.key, input_name or None, x)
+        return det
+
+    def _alert_for(self, slot: str, det: Detector, at: float) -> Alert:
+        name, _, input_name = slot.partition(":")
+        return self.alert(name, det, at, input_name or None)
 
     def alert(self, signal: str, det: Detector, at: float, input_name: str | None) -> Alert:
         value, threshold = alert_figures(signal, det)
