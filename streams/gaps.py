@@ -43,9 +43,15 @@ import aiokafka.consumer.fetcher as aiokafka_fetcher
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from intervaltree import IntervalTree
 
-READ_TIMEOUT = 30.0  # seconds to read one missing range before giving up
+READ_TIMEOUT = 30.0  # seconds to read one missing range before giving up (raises)
 READ_AHEAD = 5000  # offsets past a requested range kept from the same fetches
 ISOLATION = "read_committed"  # a transactional bridge's aborted events are not input
+
+
+class ReadBackTimeout(RuntimeError):
+    """A skipped range could not be read back in ``READ_TIMEOUT``: applying the
+    message after it would lose the records in it, so the stage must fail instead
+    (the worker restarts from its last checkpoint)."""
 
 
 class RangeReader:
@@ -63,7 +69,9 @@ class RangeReader:
 
     def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
         """The records at offsets ``start <= offset < end``, in order (fewer only when
-        offsets in the range hold no record, or ``READ_TIMEOUT`` passed)."""
+        offsets in the range hold no record: compaction, transaction markers, aborted
+        transactions, or retention deleted them). Raises :class:`ReadBackTimeout`
+        rather than return part of the range."""
         kept = self.kept(topic, partition, start, end)
         if kept is not None:
             return kept
@@ -86,7 +94,13 @@ class RangeReader:
 
         if self._consumer is None:
             self._consumer = KafkaConsumer(
-                **self._kwargs, group_id=None, enable_auto_commit=False, isolation_level=ISOLATION
+                **self._kwargs,
+                group_id=None,
+                enable_auto_commit=False,
+                isolation_level=ISOLATION,
+                # A range that retention has begun to delete: read what is left of
+                # it, not jump to the partition's end (kafka-python's default).
+                auto_offset_reset="earliest",
             )
         consumer = self._consumer
         tp = TopicPartition(topic, partition)
@@ -96,8 +110,11 @@ class RangeReader:
         deadline = time.monotonic() + READ_TIMEOUT
         while consumer.position(tp) < end and time.monotonic() < deadline:
             records += consumer.poll(timeout_ms=500).get(tp, [])
-        if consumer.position(tp) < end:  # timed out: keep nothing beyond what was asked
-            return [r for r in records if start <= r.offset < end]
+        if consumer.position(tp) < end:
+            raise ReadBackTimeout(
+                f"{topic}[{partition}]: offsets {start}..{end - 1} not read back in "
+                f"{READ_TIMEOUT:g} s (reached {consumer.position(tp)})"
+            )
         # what the same fetches brought past the range (poll hands out buffered records)
         limit = end + READ_AHEAD
         while consumer.position(tp) < limit:

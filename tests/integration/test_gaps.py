@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from streams.gaps import RangeReader
+import streams.gaps
+from streams.gaps import RangeReader, ReadBackTimeout
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(60)]
 
@@ -48,6 +49,52 @@ def test_reads_exactly_the_requested_ranges(kafka_bootstrap: str, kafka_topic) -
         # the same consumer, another partition, a one-record range, then the tail
         assert [r.value for r in reader.read(topic, 0, 3, 4)] == [b"0:3"]
         assert [r.offset for r in reader.read(topic, 0, 18, 20)] == [18, 19]
+    finally:
+        reader.close()
+
+
+def _values(bootstrap: str, topic: str, n: int) -> None:
+    from kafka import KafkaProducer
+
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for i in range(n):
+        producer.send(topic, value=str(i).encode(), partition=0)
+    producer.flush()
+    producer.close()
+
+
+def test_a_range_retention_began_to_delete_reads_what_is_left(
+    kafka_bootstrap: str, kafka_topic
+) -> None:
+    """Records before the log start are gone: the reader returns the rest of the range
+    (kafka-python's default reset would jump to the partition's end and return none)."""
+    from kafka import KafkaAdminClient, TopicPartition
+
+    topic = kafka_topic(1)
+    _values(kafka_bootstrap, topic, 20)
+    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    try:
+        admin.delete_records({TopicPartition(topic, 0): 10})
+    finally:
+        admin.close()
+    reader = RangeReader({"bootstrap_servers": kafka_bootstrap})
+    try:
+        assert [r.offset for r in reader.read(topic, 0, 5, 15)] == list(range(10, 15))
+        assert [r.value for r in reader.read(topic, 0, 15, 18)] == [b"15", b"16", b"17"]
+    finally:
+        reader.close()
+
+
+def test_a_range_not_read_in_time_raises_instead_of_returning_part(
+    kafka_bootstrap: str, kafka_topic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    topic = kafka_topic(1)
+    _values(kafka_bootstrap, topic, 5)
+    monkeypatch.setattr(streams.gaps, "READ_TIMEOUT", 0.0)
+    reader = RangeReader({"bootstrap_servers": kafka_bootstrap})
+    try:
+        with pytest.raises(ReadBackTimeout, match=r"offsets 1\.\.3 not read back"):
+            reader.read(topic, 0, 1, 4)
     finally:
         reader.close()
 
