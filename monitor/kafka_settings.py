@@ -62,14 +62,22 @@ class KafkaSettings(BaseModel):
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
+    @property
+    def sasl(self) -> str | None:
+        """The SASL mechanism every client uses: the configured one, PLAIN when the
+        protocol is SASL and none is set (faust's default), None without SASL."""
+        if self.security_protocol.startswith("SASL"):
+            return self.sasl_mechanism or "PLAIN"
+        return None
+
     def kafka_python_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for kafka-python clients (producer, admin)."""
         kwargs: dict[str, Any] = {
             "bootstrap_servers": self.servers,
             "security_protocol": self.security_protocol,
         }
-        if self.sasl_mechanism:
-            kwargs["sasl_mechanism"] = self.sasl_mechanism
+        if self.sasl:
+            kwargs["sasl_mechanism"] = self.sasl
             kwargs["sasl_plain_username"] = self.sasl_username
             kwargs["sasl_plain_password"] = (
                 self.sasl_password.get_secret_value() if self.sasl_password else None

@@ -117,7 +117,7 @@ class WorkerSettings(BaseModel):
             return faust.SASLCredentials(
                 username=k.sasl_username,
                 password=k.sasl_password.get_secret_value() if k.sasl_password else None,
-                mechanism=k.sasl_mechanism or "PLAIN",
+                mechanism=k.sasl,
                 ssl_context=context,
             )
         if k.security_protocol == "SSL":
