@@ -85,6 +85,13 @@ on top of it double-applies them. So instead:
    past them as a "gap"): the missing range is read back from the broker and
    applied first (:mod:`streams.gaps`), so no event is lost to it.
 
+Failure policy: bad input never stops the worker (it is dead-lettered), but
+anything else that fails while an event is applied or a checkpoint is cut (a
+delivery, a read-back) stops it with a non-zero exit: the events since the last
+checkpoint are not acked, so a restart resumes from a consistent state. Faust
+would otherwise restart just the agent, and the events it had processed would
+be acked by the next checkpoint without all of their effects.
+
 Alerts are not de-duplicated: after a crash an alert raised between the last
 checkpoint and the crash can be logged again.
 """
@@ -92,12 +99,13 @@ checkpoint and the crash can be logged again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import math
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import faust
@@ -229,6 +237,7 @@ class Worker:
         self.checkpoints = 0
         self.checkpoint_seconds = 0.0
         self.checkpoint_records = 0
+        self.failed: BaseException | None = None  # set when a stage stopped the worker
         self.started = time.time()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(PipelineCollector(self))
@@ -545,6 +554,8 @@ class Worker:
 
     async def checkpoint(self) -> None:
         """State changed since the last checkpoint → changelogs; flush; then ack."""
+        if self.failed is not None:  # the state may hold part of a failed event: keep it out
+            return
         async with self.lock:
             t0 = time.perf_counter()
             await self.flush()  # the state to cut has emitted these: they go first
@@ -591,6 +602,23 @@ class Worker:
                 data.pop(key, None)
             else:
                 data[key] = value
+
+    @contextlib.asynccontextmanager
+    async def stopping_on_error(self, stage: str) -> AsyncIterator[None]:
+        """Stop the worker (non-zero exit) when a stage fails: see the failure policy."""
+        try:
+            yield
+        except Exception as exc:
+            log.critical(
+                "%s stage failed, stopping the worker (a restart resumes from the last "
+                "checkpoint): %s: %s",
+                stage,
+                type(exc).__name__,
+                exc,
+            )
+            self.failed = exc
+            await self.app.crash(exc)
+            raise
 
     async def maybe_checkpoint(self) -> None:
         if len(self.pending) >= self.settings.checkpoint_events and not self.lock.locked():
@@ -694,19 +722,21 @@ def create_app(
 
     @app.agent(w.input_topic, name="resolve")
     async def resolve(stream: Any) -> None:
-        async for event in stream.noack().events():
-            async with w.lock:
-                await w.on_input(event)
-                if w.outbox_entries >= PACK_ITEMS:
-                    await w.flush()
-            await w.maybe_checkpoint()
+        async with w.stopping_on_error("resolve"):
+            async for event in stream.noack().events():
+                async with w.lock:
+                    await w.on_input(event)
+                    if w.outbox_entries >= PACK_ITEMS:
+                        await w.flush()
+                await w.maybe_checkpoint()
 
     @app.agent(w.assess_topic, name="assess")
     async def assess(stream: Any) -> None:
-        async for event in stream.noack().events():
-            async with w.lock:
-                await w.on_assess(event)
-            await w.maybe_checkpoint()
+        async with w.stopping_on_error("assess"):
+            async for event in stream.noack().events():
+                async with w.lock:
+                    await w.on_assess(event)
+                await w.maybe_checkpoint()
 
     @app.timer(interval=settings.checkpoint_interval)
     async def checkpoint_timer() -> None:
