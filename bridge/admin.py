@@ -8,7 +8,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from bridge.publisher import BrokerUnavailable
-from monitor.kafka_settings import KafkaSettings
+from monitor.kafka_settings import DEAD_LETTER_RETENTION_DAYS, KafkaSettings
 
 DAY_MS = 86_400_000
 
@@ -27,7 +27,7 @@ def create_topics(
     replication: int = 1,
     dlq_partitions: int = 1,
     retention_days: float = 7,
-    dlq_retention_days: float = 30,
+    dlq_retention_days: float = DEAD_LETTER_RETENTION_DAYS,
     connect_timeout_s: float = 10.0,
 ) -> list[TopicResult]:
     """Create the input and dead-letter topics; existing topics are left as they are."""

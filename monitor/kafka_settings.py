@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 INPUT_TOPIC: Final = "ehr.ai.events"
 DEAD_LETTER_TOPIC: Final = "ehr.ai.events.dlq"
+DEAD_LETTER_RETENTION_DAYS: Final = 30.0
+"""Of the dead-letter topic when Vitals creates it (``vitals topics create``, the worker)."""
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]

@@ -115,8 +115,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from monitor.codec import Tick, decode, encode
 from monitor.config import MonitorConfig, load_config
 from monitor.contract import InvalidEvent, parse_event
+from monitor.kafka_settings import DEAD_LETTER_RETENTION_DAYS
 from monitor.records import Flag, Resolution, SeriesKey
 from monitor.resolver import ResolverConfig
+from streams.dead_letters import dead_letter, source_headers
 from streams.gaps import SKIPPED, GapConsumer, RangeReader, track_skipped_offsets
 from streams.metrics import PipelineCollector
 from streams.settings import WorkerSettings
@@ -127,21 +129,16 @@ alert_log = logging.getLogger("vitals.alerts")
 
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
 _KINDS: dict[str, Any] = {"r": Resolution, "f": Flag}  # tags of monitor.codec
-PACK_ITEMS = 400  # items per stage-2 pack (keeps a message well under 1 MB)
+PACK_ITEMS = 400  # entries per stage-2 pack, at most
+PACK_BYTES = 512 * 1024  # and bytes: the producer refuses requests over 1,000,000
 # Changelog topics: the broker's cleaner never compacts the active segment (1 GiB
 # or 7 days by default), and a restart reads everything not yet compacted.
 # Smaller, hourly segments keep what a restart reads close to the live state.
 CHANGELOG_CONFIG = {"segment.bytes": 64 * 1024 * 1024, "segment.ms": 3_600_000}
 
 
-def _headers(message: Any) -> list[tuple[str, bytes]]:
-    h = message.headers or []
-    items = h.items() if isinstance(h, dict) else h
-    return [(k, v if isinstance(v, bytes) else str(v).encode()) for k, v in items]
-
-
 def _header(message: Any, name: str) -> bytes | None:
-    for k, v in _headers(message):
+    for k, v in source_headers(message):
         if k == name:
             return v
     return None
@@ -193,7 +190,17 @@ class Worker:
         k = settings.kafka
         # -- topics and tables: declared once, everything raw bytes -----------
         self.input_topic = app.topic(k.input_topic, **RAW)
-        self.dead_letters = app.topic(k.dead_letter_topic, **RAW)
+        # Declared before the first dead letter (created if missing, as `vitals
+        # topics create` makes it): a send to a missing topic waits for metadata
+        # under the worker's lock, or has the broker create it with its defaults.
+        self._dead_letters_declared = False
+        self.dead_letters = app.topic(
+            k.dead_letter_topic,
+            partitions=1,
+            replicas=settings.replication_factor,
+            retention=DEAD_LETTER_RETENTION_DAYS * 86_400,
+            **RAW,
+        )
         self.assess_topic = app.topic(
             settings.assess_topic or f"{settings.app_id}-assess",
             partitions=settings.assess_partitions,
@@ -226,6 +233,7 @@ class Worker:
         # -- pipeline health (for /metrics) ------------------------------------
         self.events: Counter[str] = Counter()  # per stage
         self.dead: Counter[str] = Counter()  # per reason
+        self.dead_truncated = 0  # dead letters cut to fit a producer request
         self.alerts: Counter[tuple[str, str]] = Counter()  # (signal, state)
         self.dropped_duplicates = 0
         self.redelivered = 0
@@ -357,7 +365,7 @@ class Worker:
 
     async def flush(self) -> None:
         """Send the outbox: one message per (source, destination) and up to
-        :data:`PACK_ITEMS` entries, in resolution order."""
+        :data:`PACK_ITEMS` entries or :data:`PACK_BYTES`, in resolution order."""
         outbox, self.outbox = self.outbox, {}
         self.outbox_entries = 0
         for src, out in outbox.items():
@@ -367,16 +375,27 @@ class Worker:
         topic = self.assess_topic.get_topic_name()
         headers = [("vitals-src", str(src).encode()), ("vitals-pack", b"1")]
         for p in sorted(out):
-            entries = out[p]
-            for i in range(0, len(entries), PACK_ITEMS):
-                value = b"[" + b",".join(entries[i : i + PACK_ITEMS]) + b"]"
-                await self.produce(topic, p, value, headers=headers)
+            pack: list[bytes] = []
+            size = 0
+            for entry in out[p]:
+                if pack and (len(pack) == PACK_ITEMS or size + len(entry) > PACK_BYTES):
+                    await self.produce(topic, p, b"[" + b",".join(pack) + b"]", headers=headers)
+                    pack, size = [], 0
+                pack.append(entry)
+                size += len(entry) + 1
+            if pack:
+                await self.produce(topic, p, b"[" + b",".join(pack) + b"]", headers=headers)
 
     async def produce(
-        self, topic: str, partition: int, value: bytes | None, key: bytes | None = None, **kw: Any
+        self,
+        topic: str,
+        partition: int | None,
+        value: bytes | None,
+        key: bytes | None = None,
+        **kw: Any,
     ) -> None:
-        """Send one record with the underlying aiokafka producer; delivery is
-        checked (and waited for) by the next checkpoint."""
+        """Send one record with the underlying aiokafka producer (``partition`` None:
+        by key); delivery is checked (and waited for) by the next checkpoint."""
         producer = self.app.producer._ensure_producer()
         fut = await producer.send(topic, value=value, key=key, partition=partition, **kw)
         self.inflight.append(fut)
@@ -413,16 +432,18 @@ class Worker:
             await self.produce(topic, p, value)
 
     async def dead_letter(self, msg: Any, reason: str, detail: str) -> None:
+        """Write *msg* to the dead-letter topic (cut to fit if it would not:
+        :mod:`streams.dead_letters`); its delivery is checked by the checkpoint
+        before the event is acked."""
         self.dead[reason] += 1
-        headers = [h for h in _headers(msg) if not h[0].startswith("vitals-")]
-        headers += [
-            ("vitals-reason", reason.encode()),
-            ("vitals-detail", detail[:200].encode("utf-8", "replace")),
-            ("vitals-source-topic", msg.topic.encode()),
-            ("vitals-source-partition", str(msg.partition).encode()),
-            ("vitals-source-offset", str(msg.offset).encode()),
-        ]
-        await self.dead_letters.send(key=msg.key, value=msg.value, headers=headers)
+        if not self._dead_letters_declared:
+            await self.dead_letters.maybe_declare()
+            self._dead_letters_declared = True
+        limit = self.app.conf.producer_max_request_size
+        key, value, headers = dead_letter(msg, reason, detail, limit)
+        if len(headers) and headers[-1][0] == "vitals-truncated":
+            self.dead_truncated += 1
+        await self.produce(self.dead_letters.get_topic_name(), None, value, key, headers=headers)
 
     def _restore_resolve(self, p: int) -> ResolvePart:
         t0 = time.perf_counter()
@@ -454,7 +475,7 @@ class Worker:
     def assess_one(self, part: AssessPart, msg: Any) -> None:
         """Apply one stage-2 record (a faust message or a record read back)."""
         part.offset = msg.offset
-        headers = _headers(msg)
+        headers = source_headers(msg)
         try:
             if ("vitals-pack", b"1") in headers:
                 src = int(next(v for k, v in headers if k == "vitals-src"))

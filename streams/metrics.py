@@ -43,6 +43,11 @@ class PipelineCollector(Collector):
         for reason in sorted(set(REASONS) | set(w.dead)):
             dead.add_metric([reason], w.dead[reason])
         yield dead
+        yield CounterMetricFamily(
+            "vitals_worker_dead_letters_truncated",
+            "Dead letters cut to fit a producer request (the original stays in its source topic).",
+            value=w.dead_truncated,
+        )
 
         yield CounterMetricFamily(
             "vitals_worker_input_redelivered",

@@ -190,6 +190,50 @@ def test_dead_letters_and_good_events(setup) -> None:
         assert b"PHI" not in h["vitals-detail"]  # the detail never carries the payload
 
 
+def test_bad_input_too_large_to_forward_is_dead_lettered_cut_to_fit(setup) -> None:
+    """A message the broker took but the worker's producer could not forward whole
+    (its request limit is 1,000,000 bytes): dead-lettered, cut and marked, and the
+    good events after it are all counted (it used to fail the stage and be lost)."""
+    from kafka import KafkaAdminClient
+    from kafka.admin import ConfigResource, ConfigResourceType
+
+    config = setup["tmp"] / "worker.yaml"
+    settings = json.loads(config.read_text())
+    dlq = f"vitals-dlq-new-{uuid.uuid4().hex[:8]}"  # not created: the worker declares it
+    settings["kafka"]["dead_letter_topic"] = dlq
+    config.write_text(json.dumps(settings))
+    big = b"{" + b"x" * 999_900  # invalid JSON, 999,901 bytes
+    w = setup["worker"]()
+    setup["send"]([big], key=b"big")
+    good = good_events(10)
+    setup["send"](good)
+    m = w.wait(
+        lambda m: (
+            m.get("vitals_resolver_events_total", 0) >= len(good)
+            and m.get("vitals_worker_dead_letters_total", 0) >= 1
+        )
+    )
+    assert m["vitals_resolver_events_total"] == len(good)
+    assert m["vitals_worker_dead_letters_total{reason=invalid_json}"] == 1
+    assert m["vitals_worker_dead_letters_truncated_total"] == 1
+    [record] = read_all(setup["bootstrap"], dlq, 1)
+    h = dict(record.headers)
+    assert h["vitals-truncated"] == b"value; value was 999901 bytes"
+    assert h["vitals-reason"] == b"invalid_json" and h["origin"] == b"test"
+    assert record.key == b"big"
+    assert 900_000 < len(record.value) < 999_901 and big.startswith(record.value)
+    admin = KafkaAdminClient(bootstrap_servers=setup["bootstrap"])
+    try:
+        desc = admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, dlq)])
+        partitions = admin.describe_topics([dlq])[0]["partitions"]
+        admin.delete_topics([dlq])
+    finally:
+        admin.close()
+    # as `vitals topics create` makes it
+    assert desc["topic"][dlq]["retention.ms"]["value"] == str(30 * 86_400_000), desc
+    assert len(partitions) == 1
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_restart_resumes_without_loss_or_double_count(setup, sig) -> None:
     first = good_events(60)
