@@ -222,7 +222,9 @@ class Assessor:
                 waiting.append(slot)
             if saved is not None and (provisional or len(saved) == 2):
                 continue  # nothing new: still learning, or already final
-            entry = [type(det).__name__, det.to_state()]
+            # Frozen as of now: to_state() shares the detector's lists, which keep
+            # changing (and a worker's copy is the JSON of this, read by any worker).
+            entry = [type(det).__name__, json.loads(json.dumps(det.to_state()))]
             if provisional:
                 entry.append(True)  # a third item: provisional
             self.baselines[bkey] = entry

@@ -217,7 +217,18 @@ class Worker:
         self.assess_table = app.Table(
             "assess-state", partitions=settings.assess_partitions, **table
         )
-        self.baselines_table = app.GlobalTable("baselines", partitions=1, **table)
+        # Every worker keeps reading every worker's baselines (see Baselines): all
+        # partitions are standbys everywhere (else the writer's own active one is
+        # left unread after recovery), and each record is applied as it comes
+        # (faust buffers an active partition's records up to recovery_buffer_size,
+        # 1,000 by default, and after recovery only flushes a full buffer).
+        self.baselines_table = app.GlobalTable(
+            "baselines",
+            partitions=1,
+            synchronize_all_active_partitions=True,
+            recovery_buffer_size=1,
+            **table,
+        )
         self.baselines = Baselines(self.baselines_table.data)
         # -- in-memory state, per partition ------------------------------------
         self.resolve_parts: dict[int, ResolvePart] = {}

@@ -365,27 +365,35 @@ class AssessPart:
 
 
 class Baselines(MutableMapping):
-    """Frozen detector baselines shared by every series of every partition.
+    """Frozen detector baselines shared by every series of every partition, and by
+    every worker: a new version's series may live on another worker than its
+    predecessor's.
 
-    Reads fall through to the global table's local store (replicated to every
-    worker); writes are kept in a :class:`DirtyDict` and written to the global
-    table by the checkpoint.
+    Reads see this worker's writes not yet checkpointed, else the global table's
+    local store, which every worker keeps reading from the changelog (the table
+    synchronizes all its partitions), so another worker's baselines arrive
+    within a checkpoint interval. Nothing read from the store is kept beyond the
+    bytes it was parsed from. Writes are written to the global table by the
+    checkpoint.
     """
 
     def __init__(self, store: Any) -> None:
         self.store = store
-        self.local = DirtyDict()
+        self.local = DirtyDict()  # written since the last checkpoint
+        self._parsed: dict[str, tuple[bytes, Any]] = {}  # key -> (stored bytes, value)
 
     def __getitem__(self, key: str) -> Any:
-        try:
+        if key in self.local:
             return dict.__getitem__(self.local, key)
-        except KeyError:
-            raw = self.store.get(key.encode())
-            if raw is None:
-                raise KeyError(key) from None
-            value = json.loads(raw)
-            dict.__setitem__(self.local, key, value)
-            return value
+        raw = self.store.get(key.encode())
+        if raw is None:
+            raise KeyError(key)
+        hit = self._parsed.get(key)
+        if hit is not None and hit[0] is raw:
+            return hit[1]
+        value = json.loads(raw)
+        self._parsed[key] = (raw, value)
+        return value
 
     def __setitem__(self, key: str, value: Any) -> None:
         self.local[key] = value
@@ -401,10 +409,13 @@ class Baselines(MutableMapping):
         return sum(1 for _ in self)
 
     def checkpoint(self) -> dict[bytes, bytes | None]:
+        """The writes since the last checkpoint, as changelog records; the caller
+        applies them to the store, so reads go there from now on."""
         out: dict[bytes, bytes | None] = {}
         for key in self.local.take_dirty():
             value = self.local.get(key, _MISSING)
             out[key.encode()] = None if value is _MISSING else _dumps(value).encode()
+        self.local.clear()
         return out
 
 

@@ -40,9 +40,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
+from aiokafka.partitioner import murmur2
 from worker_harness import (
     Labels,
     WorkerProcess,
@@ -196,12 +198,11 @@ def _select(samples: dict, names: tuple[str, ...]) -> dict:
     return {k: v for k, v in samples.items() if k[0] in names}
 
 
-@pytest.fixture(scope="module")
-def expected(tmp_path_factory: pytest.TempPathFactory) -> Expected:
-    tmp = tmp_path_factory.mktemp("scenario")
+def _expect(tmp: Path, scenario: str, monitor_config: dict) -> tuple[Expected, Any]:
+    """Simulate *scenario* and replay it (with the closing lines) under *monitor_config*."""
     config = tmp / "monitor.yaml"
-    config.write_text(yaml.safe_dump(MONITOR_CONFIG))
-    sim = simulate(parse_scenario(yaml.safe_load(SCENARIO)), tmp / "sim")
+    config.write_text(yaml.safe_dump(monitor_config))
+    sim = simulate(parse_scenario(yaml.safe_load(scenario)), tmp / "sim")
     lines = [
         Line(raw, _key(raw), valid=_valid(raw))
         for raw in sim.events_path.read_bytes().splitlines()
@@ -213,15 +214,12 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> Expected:
     path.write_bytes(b"".join(ln.raw + b"\n" for ln in lines))
 
     engine, result = replay_file(path, load_config(config))
-    assert result.malformed, "the scenario must have malformed lines"
-    assert result.alerts, "the scenario must raise alerts"
-    assert result.resolver_counters["duplicates"] > 0
     from prometheus_client import CollectorRegistry, generate_latest
 
     registry = CollectorRegistry(auto_describe=False)
     registry.register(MonitorCollector(lambda: [engine.assessor]))
     samples = parse_samples(generate_latest(registry).decode())
-    return Expected(
+    exp = Expected(
         lines=lines,
         monitor_config=config,
         events=result.events,
@@ -231,6 +229,16 @@ def expected(tmp_path_factory: pytest.TempPathFactory) -> Expected:
         firing=_select(samples, ("vitals_alert_firing",)),
         alerts=_sorted_alerts([a.to_log() for a in result.alerts]),
     )
+    return exp, result
+
+
+@pytest.fixture(scope="module")
+def expected(tmp_path_factory: pytest.TempPathFactory) -> Expected:
+    exp, result = _expect(tmp_path_factory.mktemp("scenario"), SCENARIO, MONITOR_CONFIG)
+    assert result.malformed, "the scenario must have malformed lines"
+    assert result.alerts, "the scenario must raise alerts"
+    assert result.resolver_counters["duplicates"] > 0
+    return exp
 
 
 class Cluster:
@@ -496,3 +504,117 @@ def test_two_workers_share_partitions_and_survive_a_kill(
     assert _resolver(samples) == expected.resolver, interesting(w1.metrics())
     got = _select(samples, PER_SERIES)
     assert got == expected.per_series, _diff(got, expected.per_series)
+
+
+# A new version on one worker, its predecessor's series on the other. Six sites,
+# chosen so that for every ordered pair of distinct assess partitions some site
+# has its reply-2.0 series on the first and its reply-2.1 series on the second:
+# whichever way the partitions are split, some baselines cross workers, both ways.
+ROLLOUT_SITES = ("westpark", "main-campus", "north-clinic", "summit", "pinecrest", "eastgate")
+ROLLOUT = f"""
+name: rollout-across-workers
+description: >-
+  reply-2.1 replaces reply-2.0 on day 2 at half the traffic; it is accepted 25
+  points less than reply-2.0 from its first day.
+seed: 11
+start: 2026-02-02T00:00:00-05:00
+days: 2
+nuisance:
+  min_malformed: 0
+features:
+  - name: inbasket-reply
+    daily_volume: 3000
+    model_versions: {{reply-2.0: 1.0}}
+    sites: {{{", ".join(f"{s}: 1.0" for s in ROLLOUT_SITES)}}}
+    outcomes: {{accepted: 0.25, edited: 0.30, rejected: 0.15, dismissed: 0.30}}
+    no_response: 0.10
+    decision_time: {{median: 50, sigma: 1.0}}
+    score: {{a: 5.0, b: 3.0}}
+degradations:
+  - id: reply-2.1-worse
+    kind: new_version
+    feature: inbasket-reply
+    model_version: reply-2.1
+    replaces: reply-2.0
+    phases:
+      - {{at: 2026-02-03T06:00:00-05:00, traffic: 0.5}}
+    acceptance_delta: -0.25
+"""
+ROLLOUT_CONFIG = {
+    "signals": {
+        # The version series of each site must be established before reply-2.1 comes.
+        "acceptance_rate": {"warmup": 200, "batch_size": 40, "warmup_seconds": 0},
+        "response_rate": {"warmup": 200, "batch_size": 40, "warmup_seconds": 0},
+        "flag_rate": {"enabled": False},
+    }
+}
+
+
+@pytest.fixture(scope="module")
+def rollout(tmp_path_factory: pytest.TempPathFactory) -> Expected:
+    exp, _ = _expect(tmp_path_factory.mktemp("rollout"), ROLLOUT, ROLLOUT_CONFIG)
+    caught = [
+        a
+        for a in exp.alerts
+        if a["model_version"] == "reply-2.1" and a["signal"] == "acceptance_rate"
+    ]
+    assert caught, "replay must catch reply-2.1 against reply-2.0's baselines"
+    return exp
+
+
+def _partition(key: str) -> int:
+    return (murmur2(key.encode()) & 0x7FFFFFFF) % ASSESS_PARTITIONS
+
+
+@pytest.mark.timeout(240)
+def test_a_new_version_inherits_baselines_recorded_on_another_worker(
+    kafka_bootstrap: str, kafka_topic, tmp_path: Path, rollout: Expected
+) -> None:
+    """Baselines are shared through a global table that every worker must keep
+    reading: a worker that saw only its own writes compared reply-2.1 with nothing."""
+    crossing = {
+        (_partition(f"inbasket-reply|reply-2.0|{s}"), _partition(f"inbasket-reply|reply-2.1|{s}"))
+        for s in ROLLOUT_SITES
+    }
+    pairs = {(a, b) for a in range(ASSESS_PARTITIONS) for b in range(ASSESS_PARTITIONS) if a != b}
+    assert crossing >= pairs, "the sites no longer cross every pair of partitions"
+
+    c = Cluster(kafka_bootstrap, kafka_topic, tmp_path, rollout.monitor_config)
+    try:
+        w1 = c.worker("w1")
+        w1.wait(lambda m: m.get("vitals_worker_ready") == 1.0)
+        w2 = c.worker("w2")
+        deadline = time.monotonic() + 60
+        while not (
+            _owned(w1.samples(), "-assess")
+            and _owned(w2.samples(), "-assess")
+            and w1.get("/readyz")[0] == 200
+            and w2.get("/readyz")[0] == 200
+        ):
+            assert time.monotonic() < deadline, f"not shared\n{w1.tail()}\n{w2.tail()}"
+            time.sleep(0.5)
+        # reply-2.0 first, until its baselines are recorded and checkpointed (in
+        # production it ran for days before a rollout), then the rest
+        split = next(i for i, ln in enumerate(rollout.lines) if b'"reply-2.1"' in ln.raw)
+        c.publish(rollout.lines[:split])
+        deadline = time.monotonic() + 90
+        while _processed(_sum_samples([w1, w2])) < split:
+            assert time.monotonic() < deadline, interesting(w1.metrics() | w2.metrics())
+            time.sleep(0.5)
+        time.sleep(3.0)  # stage 2, then a checkpoint (every second)
+        c.publish(rollout.lines[split:])
+        samples = _wait_final([w1, w2], rollout, timeout=150)
+        got = _select(samples, PER_SERIES)
+        assert got == rollout.per_series, _diff(got, rollout.per_series)
+        assert _owned(w1.samples(), "-assess") and _owned(w2.samples(), "-assess")
+        alerts = _sorted_alerts(w1.alert_log() + w2.alert_log())
+        missing = [a for a in rollout.alerts if a not in alerts]
+        extra = [a for a in alerts if a not in rollout.alerts]
+        assert not missing and not extra, (
+            "missing:\n"
+            + "\n".join(json.dumps(a, sort_keys=True) for a in missing)
+            + "\nextra:\n"
+            + "\n".join(json.dumps(a, sort_keys=True) for a in extra)
+        )
+    finally:
+        c.close()
