@@ -25,6 +25,7 @@ unsupported_schema_version
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
@@ -51,6 +52,9 @@ TOKEN_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,63}$"
 """Categorical input values: short codes, no whitespace (never free text)."""
 
 MAX_INPUTS: Final = 32
+
+MAX_EVENT_BYTES: Final = 65536
+"""Larger events are rejected unparsed (a valid one, 32 inputs and all, is under 8 KiB)."""
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
@@ -165,19 +169,48 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "type"
 
 
-def _from_validation_error(exc: ValidationError, raw: Any) -> InvalidEvent:
-    err = exc.errors(include_url=False, include_context=False, include_input=False)[0]
-    field = _field_path(err["loc"])
-    if err["type"] == "json_invalid":
-        return InvalidEvent("invalid_json", err["msg"])
-    if field == "schema_version":
-        return InvalidEvent("unsupported_schema_version", err["msg"], field)
+_FIELD_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,63}")
+"""An unknown field is named when its name looks like one (a bridge's code), not text."""
+
+
+def _describe(err: Any) -> tuple[str, str]:
+    """(field, message) of one pydantic error, never quoting the input: a value, an
+    invalid input name, a wrong ``type`` tag, or an unknown field's name unless it
+    looks like a field name, is the sender's text (PHI can hide there)."""
+    loc, kind = err["loc"], err["type"]
+    if kind == "extra_forbidden":
+        name = str(loc[-1])
+        name = name if _FIELD_NAME.fullmatch(name) else "(unknown)"
+        parent = _field_path(loc[:-1]) if len(loc) > 2 else ""
+        return (
+            f"{parent}.{name}" if parent else name,
+            "unknown field: only the fields of schemas/event-v1.json are allowed",
+        )
+    if "[key]" in loc:
+        return _field_path(loc[: loc.index("[key]") - 1]), (
+            "an input name must be a slug (a-z, 0-9, '.', '_', '-'; at most 64 characters)"
+        )
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        return "type", "type must be one of 'suggestion', 'outcome', 'feedback'"
+    field = _field_path(loc)
     if field.startswith("inputs.") and field.count(".") == 1:
-        msg = "an input value must be a finite number or a short code (no spaces, <= 64 chars)"
-        return InvalidEvent("contract_violation", msg, field)
-    others = {_field_path(e["loc"]) for e in exc.errors()} - {field}
+        return (
+            field,
+            "an input value must be a finite number or a short code (no spaces, <= 64 chars)",
+        )
+    return field, err["msg"]
+
+
+def _from_validation_error(exc: ValidationError, raw: Any) -> InvalidEvent:
+    errors = exc.errors(include_url=False, include_context=False, include_input=False)
+    if errors[0]["type"] == "json_invalid":
+        return InvalidEvent("invalid_json", errors[0]["msg"])
+    field, msg = _describe(errors[0])
+    if field == "schema_version":
+        return InvalidEvent("unsupported_schema_version", msg, field)
+    others = {_describe(e)[0] for e in errors[1:]} - {field}
     more = f" (also invalid: {', '.join(sorted(others))})" if others else ""
-    return InvalidEvent("contract_violation", err["msg"] + more, field)
+    return InvalidEvent("contract_violation", msg + more, field)
 
 
 def _check_version(raw: bytes | str) -> None:
@@ -190,15 +223,29 @@ def _check_version(raw: bytes | str) -> None:
         raise InvalidEvent("contract_violation", "an event must be a JSON object")
     version = obj.get("schema_version")
     if version != SCHEMA_VERSION or type(version) is not int:
+        # quoted only when it is a number: a string here is the sender's text
+        got = repr(version) if type(version) in (int, float) else f"a JSON {_json_type(version)}"
         raise InvalidEvent(
             "unsupported_schema_version",
-            f"unsupported schema_version {version!r} (this worker reads {SCHEMA_VERSION})",
+            f"unsupported schema_version {got} (this worker reads {SCHEMA_VERSION})",
             "schema_version",
         )
 
 
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {bool: "boolean", str: "string", list: "array", dict: "object"}.get(
+        type(value), type(value).__name__
+    )
+
+
 def parse_event(raw: bytes | str) -> Suggestion | Outcome | Feedback:
     """Decode and validate one event from its JSON bytes; raise :class:`InvalidEvent`."""
+    if len(raw) > MAX_EVENT_BYTES:  # (str: characters, at most 4 bytes each, still bounded)
+        raise InvalidEvent(
+            "contract_violation", f"event larger than {MAX_EVENT_BYTES} bytes: not parsed"
+        )
     if isinstance(raw, bytes | bytearray | memoryview):
         try:
             raw = bytes(raw).decode("utf-8")

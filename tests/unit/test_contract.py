@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitor.contract import (
+    MAX_EVENT_BYTES,
     MAX_INPUTS,
     Feedback,
     InvalidEvent,
@@ -238,3 +239,41 @@ def _outcome() -> dict:
         "occurred_at": "2026-01-05T09:01:00Z",
         "outcome": "edited",
     }
+
+
+free_text = st.from_regex(r"\A[A-Z][a-z]{2,8} [A-Z][a-z]{2,8}( [A-Za-z0-9]{1,6}){0,3}\Z")
+"""Text such as a name or a note: what must never be echoed back."""
+TEXT_FIELDS = (
+    "schema_version", "type", "event_id", "suggestion_id", "occurred_at", "feature",
+    "model_version", "site", "care_setting", "outcome", "override_reason", "category",
+)  # fmt: skip
+
+
+@given(
+    event=valid_events,
+    text=free_text,
+    where=st.sampled_from([*TEXT_FIELDS, "(key)", "(input name)", "(input value)"]),
+)
+@settings(max_examples=300)
+def test_rejections_never_echo_the_senders_text(event: dict, text: str, where: str) -> None:
+    """The reason and message go to stderr, logs and dead-letter headers: PHI placed
+    anywhere in an event (a value, a key, an input) must not come back in them."""
+    obj = dict(event)
+    if where == "(key)":
+        obj[text] = 1
+    elif where == "(input name)":
+        obj["inputs"] = {text: 1.0}
+    elif where == "(input value)":
+        obj["inputs"] = {"age": text}
+    else:
+        obj[where] = text
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(json.dumps(obj).encode())
+    assert text not in str(info.value) and text not in (info.value.field or "")
+
+
+def test_an_oversized_event_is_rejected_unparsed() -> None:
+    raw = b'{"schema_version":1,"pad":"' + b"x" * MAX_EVENT_BYTES + b'"}'
+    with pytest.raises(InvalidEvent, match=f"larger than {MAX_EVENT_BYTES} bytes") as info:
+        parse_event(raw)
+    assert info.value.reason == "contract_violation"
