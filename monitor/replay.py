@@ -17,12 +17,13 @@ from pathlib import Path
 
 from monitor.assess import Assessor
 from monitor.config import MonitorConfig
-from monitor.contract import InvalidEvent, parse_event
+from monitor.contract import MAX_EVENT_BYTES, InvalidEvent, parse_event
 from monitor.detectors.base import Detector
 from monitor.records import Alert, Flag, Resolution
 from monitor.resolver import Resolver
 
 MAX_EXAMPLES = 20
+BOM = b"\xef\xbb\xbf"
 
 
 @dataclass
@@ -112,8 +113,22 @@ class Replay:
 
 
 def read_lines(path: Path) -> Iterator[bytes]:
+    """The lines of a JSONL file. A UTF-8 byte-order mark is dropped; a line longer
+    than an event may be is cut to its first ``MAX_EVENT_BYTES + 1`` bytes (the
+    contract rejects it as too large), so one huge line cannot exhaust memory."""
+    limit = MAX_EVENT_BYTES + 1
     with Path(path).open("rb") as fh:
-        yield from fh
+        first = fh.readline(limit)
+        if first.startswith(BOM):
+            first = first[len(BOM) :]
+        line = first
+        while line:
+            if len(line) == limit and not line.endswith(b"\n"):
+                rest = fh.readline(limit)  # skip the rest of the line
+                while rest and not rest.endswith(b"\n"):
+                    rest = fh.readline(limit)
+            yield line
+            line = fh.readline(limit)
 
 
 def replay_file(
