@@ -49,19 +49,28 @@ Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 SignalBlocks = dict[str, dict[str, Any]]
 
 
+def _message(err: Any) -> str:
+    """A pydantic error message without its "Value error, " prefix."""
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
 def _check_signal_blocks(blocks: SignalBlocks, where: str) -> None:
     for name, block in blocks.items():
         if name not in SIGNAL_SPECS:
             raise ValueError(f"{where}: unknown signal {name!r} (known: {', '.join(SIGNAL_SPECS)})")
         if not isinstance(block, dict):
             raise ValueError(f"{where}.{name}: expected a mapping of parameters")
+        if "enabled" in block and not isinstance(block["enabled"], bool):
+            # YAML 'false' is a bool; "false" or "no" in quotes is a string, and
+            # a non-empty string would have switched the signal on
+            raise ValueError(f"{where}.{name}.enabled: expected true or false (unquoted)")
         params = {k: v for k, v in block.items() if k != "enabled"}
         try:
             SIGNAL_SPECS[name].params_model(**{**SIGNAL_SPECS[name].defaults, **params})
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             loc = ".".join(str(p) for p in err["loc"])
-            raise ValueError(f"{where}.{name}.{loc}: {err['msg']}") from None
+            raise ValueError(f"{where}.{name}.{loc}: {_message(err)}") from None
 
 
 class VersionConfig(BaseModel):
@@ -106,8 +115,12 @@ class MonitorConfig(BaseModel):
         description="Local dates staffed like a weekend (public holidays); "
         "rates with a weekend reference use it on them.",
     )
-    tick_interval: Duration = Field(60.0, description="Event-time step of clock ticks.")
-    outlier_interval: Duration = Field(3600.0, description="How often site_outlier is assessed.")
+    tick_interval: Annotated[Seconds, Field(ge=1.0)] = Field(
+        60.0, description="Event-time step of clock ticks (at least 1 s)."
+    )
+    outlier_interval: Annotated[Seconds, Field(ge=60.0)] = Field(
+        3600.0, description="How often site_outlier is assessed (at least 60 s)."
+    )
     outlier_half_life: Duration = Field(
         3 * 86400.0, description="Half-life of the per-site counts that site_outlier compares."
     )
@@ -176,7 +189,7 @@ def load_config(path: Path | None) -> MonitorConfig:
         return MonitorConfig()
     try:
         data = yaml.safe_load(Path(path).read_text()) or {}
-    except yaml.YAMLError as exc:
+    except (yaml.YAMLError, ValueError) as exc:  # ValueError: a date such as 2026-02-30
         raise ValueError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a mapping at the top level")
@@ -186,5 +199,5 @@ def load_config(path: Path | None) -> MonitorConfig:
         lines = []
         for err in exc.errors(include_url=False):
             loc = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {loc}: {err['msg']}" if loc else f"  {err['msg']}")
+            lines.append(f"  {loc}: {_message(err)}" if loc else f"  {_message(err)}")
         raise ValueError(f"{path}: invalid config\n" + "\n".join(lines)) from None

@@ -46,7 +46,7 @@ __all__ = [
 class DetectorParams(BaseModel):
     """Base of the per-detector parameter models (frozen, unknown keys rejected)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LocalTimeParams(DetectorParams):

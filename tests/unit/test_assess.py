@@ -134,6 +134,18 @@ def test_config_errors_name_the_field(tmp_path: Path) -> None:
     bad.write_text("signals:\n  acceptance: {}\n")
     with pytest.raises(ValueError, match="unknown signal 'acceptance'"):
         load_config(bad)
+    # values that validated but did the wrong thing, or hung a replay
+    for text, match in (
+        ('signals: {acceptance_rate: {enabled: "false"}}', r"enabled: expected true or false"),
+        ("tick_interval: 0.000001", r"tick_interval: Input should be greater than or equal to 1"),
+        ("signals: {acceptance_rate: {min_effect: .nan}}", r"min_effect: .*finite number"),
+        ("signals: {acceptance_rate: {arl: .inf}}", r"arl: .*finite number"),
+        ("holidays: [2026-02-30]", r"bad.yaml: not valid YAML: day is out of range"),
+    ):
+        bad.write_text(text + "\n")
+        with pytest.raises(ValueError, match=match) as info:
+            load_config(bad)
+        assert "Value error, " not in str(info.value)
     good = tmp_path / "good.yaml"
     good.write_text(
         "resolver: {decision_timeout: 2h}\n"
