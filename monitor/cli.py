@@ -6,8 +6,9 @@ free of Kafka imports and the offline commands start fast.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -23,8 +24,33 @@ app = typer.Typer(
 topics_app = typer.Typer(help="Kafka topic administration.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 
-console = Console(stderr=True)
-out = Console()
+# Piped or redirected output is not cut at Rich's 80-column default.
+console = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+out = Console(width=None if sys.stdout.isatty() else 200)
+
+
+def _fail(message: object, code: int = 2) -> NoReturn:
+    """Print an error (as plain text: file names and messages are not Rich markup)."""
+    console.print(str(message), style="red", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def _writable_file(path: Path, option: str, *, not_same_as: Path | None = None) -> None:
+    """Fail before any work when an output file cannot be written where asked."""
+    if not_same_as is not None and path.resolve() == not_same_as.resolve():
+        _fail(f"{option} {path}: that is the input file; writing it would erase it")
+    if path.is_dir():
+        _fail(f"{option} {path}: is a directory; give a file name")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"{option} {path}: cannot create its directory ({exc.strerror})")
+
+
+def _output_dir(path: Path, option: str) -> None:
+    if path.exists() and not path.is_dir():
+        _fail(f"{option} {path}: exists and is not a directory")
+
 
 Bootstrap = Annotated[
     str | None,
@@ -37,8 +63,7 @@ def _settings(bootstrap: str | None, **overrides: object) -> KafkaSettings:
     try:
         return KafkaSettings.from_env(bootstrap=bootstrap, **overrides)
     except ValueError as exc:
-        console.print(f"[red]invalid Kafka settings:[/] {exc}")
-        raise typer.Exit(2) from None
+        _fail(f"invalid Kafka settings: {exc}")
 
 
 def _progress() -> Progress:
@@ -61,6 +86,7 @@ def schema(
     """Write the JSON Schema of event contract v1 and example events."""
     from monitor.schema import write_schema
 
+    _output_dir(out_dir, "--out")
     for path in write_schema(out_dir):
         out.print(str(path))
 
@@ -84,8 +110,7 @@ def topics_create(
             settings, partitions=partitions, replication=replication, dlq_partitions=dlq_partitions
         )
     except BrokerUnavailable as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(1) from None
+        _fail(exc, 1)
     for r in results:
         state = "created" if r.created else "exists"
         typer.echo(f"{r.name}\t{r.partitions} partitions\t{state}")
@@ -110,8 +135,7 @@ def publish(
     try:
         publisher = Publisher(settings)
     except BrokerUnavailable as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+        _fail(exc, 2)
     size = file.stat().st_size
     with _progress() as progress, file.open("rb") as fh:
         task = progress.add_task(f"publish {file.name}", total=size)
@@ -130,8 +154,7 @@ def publish(
     try:
         publisher.close()
     except PublishError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+        _fail(exc, 2)
     for lineno, exc in invalid[:max_errors_shown]:
         typer.echo(f"{file}:{lineno}: {exc.reason} {exc}", err=True)
     if len(invalid) > max_errors_shown:
@@ -154,8 +177,7 @@ def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
     try:
         return load_config(path)
     except ValueError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+        _fail(exc, 2)
 
 
 @app.command()
@@ -167,11 +189,11 @@ def simulate(
     from monitor.simulate import ScenarioError, load_scenario
     from monitor.simulate import simulate as run
 
+    _output_dir(out_dir, "--out")
     try:
         result = run(load_scenario(scenario), out_dir)
     except ScenarioError as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+        _fail(exc, 2)
     out.print(
         f"{result.events_path}: {result.lines} lines ({result.suggestions} suggestions, "
         f"{result.duplicates} duplicates, {result.malformed} malformed); {result.truth_path}"
@@ -195,11 +217,21 @@ def replay(
 
     from monitor.replay import replay_file
     from monitor.report import print_score, print_summary
+    from monitor.scoring import TruthError, load_truth, truth_mismatch
 
     cfg = _load_config(config)
+    # Everything that can be refused is checked before the replay, not after it.
+    if alerts_out is not None:
+        _writable_file(alerts_out, "--alerts-out", not_same_as=events)
+    truth_doc = None
+    if truth is not None:
+        try:
+            truth_doc = load_truth(truth)
+        except TruthError as exc:
+            _fail(exc)
     size = events.stat().st_size
     with _progress() as progress:
-        task = progress.add_task(f"replay {events.name}", total=size)
+        task = progress.add_task(f"replay {events.name} (bytes)", total=size)
         engine, result = replay_file(
             events, cfg, on_progress=lambda n: progress.update(task, completed=n)
         )
@@ -207,23 +239,31 @@ def replay(
         typer.echo(f"{events}:{lineno}: {reason} {detail}", err=True)
     print_summary(out, engine, result)
     if alerts_out is not None:
-        alerts_out.parent.mkdir(parents=True, exist_ok=True)
-        with alerts_out.open("w") as fh:
-            for alert in result.alerts:
-                fh.write(json.dumps(alert.to_log(), separators=(",", ":")) + "\n")
-        out.print(f"alert log: {alerts_out} ({len(result.alerts)} lines)")
-    if truth is not None:
+        try:
+            with alerts_out.open("w") as fh:
+                for alert in result.alerts:
+                    fh.write(json.dumps(alert.to_log(), separators=(",", ":")) + "\n")
+        except OSError as exc:
+            _fail(f"--alerts-out {alerts_out}: {exc.strerror}", 1)
+        out.print(f"alert log: {alerts_out} ({len(result.alerts)} lines)", markup=False)
+    if truth is not None and truth_doc is not None:
+        for problem in truth_mismatch(truth_doc, result.lines, engine.resolver.clock):
+            console.print(f"warning: {truth}: {problem}", style="yellow", markup=False)
         print_score(out, events, cfg, result, truth)
 
 
 @app.command()
 def demo(
-    scenario: Annotated[Path, typer.Option(help="Seed scenario to simulate.")] = Path(
-        "seeds/config-break.yaml"
-    ),
-    port: Annotated[int, typer.Option(help="Port for Prometheus /metrics.")] = 9464,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(help="Scenario to simulate [default: the seed config-break, bundled]."),
+    ] = None,
+    port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port for Prometheus /metrics.")
+    ] = 9464,
     speed: Annotated[
-        float, typer.Option(help="Event-time seconds replayed per wall second (0 = max).")
+        float,
+        typer.Option(min=0.0, help="Event-time seconds replayed per wall second (0 = max)."),
     ] = 0.0,
     config: ConfigOpt = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Where the simulation goes.")] = Path(
@@ -231,9 +271,23 @@ def demo(
     ),
 ) -> None:
     """The main job on the embedded default: simulate, replay with live /metrics, score."""
-    from monitor.demo import run_demo
+    import socket
 
-    raise typer.Exit(run_demo(scenario, port, speed, _load_config(config), out_dir, out))
+    from monitor.demo import DEFAULT_SCENARIO, run_demo
+    from monitor.simulate import ScenarioError, load_scenario
+
+    cfg = _load_config(config)
+    _output_dir(out_dir, "--out")
+    try:
+        spec = load_scenario(scenario or DEFAULT_SCENARIO)
+    except (ScenarioError, OSError) as exc:
+        _fail(exc)
+    with socket.socket() as probe:  # before minutes of simulation, not after
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            _fail(f"--port {port}: {exc.strerror}; choose another port")
+    raise typer.Exit(run_demo(spec, port, speed, cfg, out_dir, out))
 
 
 @app.command()

@@ -21,7 +21,10 @@ from monitor.config import MonitorConfig
 from monitor.records import Alert, to_rfc3339
 from monitor.replay import Replay, read_lines
 from monitor.report import print_score, print_summary, print_timeline
-from monitor.simulate import load_scenario, simulate
+from monitor.simulate import ScenarioSpec, simulate
+
+DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "seeds" / "config-break.yaml"
+"""The embedded default: the checkout's seed, whatever the working directory."""
 
 
 def _live_view(engine: Replay, alerts: list[Alert]) -> Group:
@@ -41,16 +44,15 @@ def _live_view(engine: Replay, alerts: list[Alert]) -> Group:
 
 
 def run_demo(
-    scenario: Path,
+    spec: ScenarioSpec,
     port: int,
     speed: float,
     config: MonitorConfig,
     out_dir: Path,
     out: Console,
 ) -> int:
-    spec = load_scenario(scenario)
     sim = simulate(spec, out_dir)
-    out.print(f"simulated {scenario.name}: {sim.lines} lines -> {sim.events_path}")
+    out.print(f"simulated {spec.name}: {sim.lines} lines -> {sim.events_path}", markup=False)
     alerts: list[Alert] = []
     engine = Replay(config, on_alert=alerts.append)
     registry = CollectorRegistry()

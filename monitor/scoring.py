@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
 from monitor.records import ALL, Alert
 
 GRACE = 86400.0
@@ -45,8 +47,60 @@ def _ts(text: str | None) -> float:
     return math.inf if text is None else datetime.fromisoformat(text).timestamp()
 
 
+class TruthError(ValueError):
+    """A truth file that cannot be scored against."""
+
+
+class _TruthDegradation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    signals: list[str] = Field(min_length=1)
+    feature: str
+    model_version: str
+    site: str
+    start: AwareDatetime
+    end: AwareDatetime | None = None
+    input: str | None = None
+
+
+class _Truth(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    lines: int | None = None
+    degradations: list[_TruthDegradation]
+
+
 def load_truth(path: Path) -> dict[str, Any]:
-    return json.loads(Path(path).read_text())
+    """Read a ``truth.json`` (as ``vitals simulate`` writes it) and check its shape;
+    raise :class:`TruthError` with the file and the first problem."""
+    try:
+        doc = json.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise TruthError(f"{path}: {exc.strerror}") from None
+    except ValueError as exc:  # not JSON (or not UTF-8)
+        raise TruthError(f"{path}: not a truth.json (not JSON: {exc})") from None
+    if not isinstance(doc, dict):
+        raise TruthError(f"{path}: not a truth.json (expected a JSON object)")
+    try:
+        _Truth.model_validate(doc)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False, include_input=False)[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "top level"
+        raise TruthError(f"{path}: not a truth.json ({loc}: {err['msg']})") from None
+    return doc
+
+
+def truth_mismatch(truth: dict[str, Any], lines: int, last_event_at: float) -> list[str]:
+    """Signs that a truth file belongs to another stream (empty when none)."""
+    problems = []
+    if truth.get("lines") is not None and truth["lines"] != lines:
+        problems.append(f"describes {truth['lines']} lines; this stream has {lines}")
+    if truth.get("start") and last_event_at < _ts(truth["start"]):
+        problems.append("its scenario starts after the last event of this stream")
+    return problems
 
 
 def _covers(d: dict[str, Any], a: Alert) -> bool:

@@ -1,0 +1,86 @@
+"""The offline CLI refuses what it cannot do before doing any work, in plain words."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from monitor.cli import app
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"
+runner = CliRunner()
+
+
+@pytest.fixture
+def events(tmp_path: Path) -> Path:
+    path = tmp_path / "events.jsonl"
+    path.write_text(
+        "".join(
+            json.dumps(json.loads((EXAMPLES / n).read_text())) + "\n"
+            for n in ("suggestion.json", "outcome.json")
+        )
+    )
+    return path
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    assert not isinstance(result.exception, Exception) or isinstance(
+        result.exception, SystemExit
+    ), result.exception  # a traceback is never the answer
+    return result.exit_code, result.output
+
+
+def test_alerts_out_onto_the_input_is_refused_and_the_input_kept(events: Path) -> None:
+    before = events.read_bytes()
+    code, output = _run("replay", events, "--alerts-out", events)
+    assert code == 2 and "that is the input file" in output
+    assert events.read_bytes() == before
+
+
+def test_alerts_out_a_directory_is_refused(events: Path, tmp_path: Path) -> None:
+    code, output = _run("replay", events, "--alerts-out", tmp_path)
+    assert code == 2 and "is a directory" in output
+
+
+@pytest.mark.parametrize(
+    ("truth", "message"),
+    [
+        ("[]", "expected a JSON object"),
+        ('{"degradations": [{"id": "x"}]}', "degradations.0.signals"),
+        ("\x00\x01", "not JSON"),
+    ],
+)
+def test_a_truth_file_of_the_wrong_shape_is_refused_before_the_replay(
+    events: Path, tmp_path: Path, truth: str, message: str
+) -> None:
+    path = tmp_path / "truth.json"
+    path.write_text(truth)
+    code, output = _run("replay", events, "--truth", path)
+    assert code == 2 and message in output and "valid events" not in output
+
+
+def test_error_text_is_not_read_as_markup(events: Path, tmp_path: Path) -> None:
+    config = tmp_path / "cfg[prod].yaml"
+    config.write_text('timezone: "[/x]"\n')
+    code, output = _run("replay", events, "--config", config)
+    assert code == 2 and "cfg[prod].yaml" in output and "'[/x]'" in output
+
+
+def test_demo_checks_its_port_before_simulating(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, output = _run("demo", "--port", port, "--out", tmp_path / "demo")
+    assert code == 2 and f"--port {port}" in output
+    assert not (tmp_path / "demo" / "events.jsonl").exists()
+
+
+def test_an_output_directory_that_is_a_file_is_refused(events: Path) -> None:
+    code, output = _run("schema", "--out", events)
+    assert code == 2 and "not a directory" in output
