@@ -99,7 +99,9 @@ class SeriesState:
                     site = self.sites[res.site] = [0.0, 0.0]
                 site[0] += ok
                 site[1] += 1.0
-        if self.role == "site":
+        if self.role == "site" and res.status != "expired":
+            # activity; an expiry is the *absence* of an answer hours after the
+            # suggestion was shown, and counted as activity it ended silences
             self._feed_silence(1, at, factory, alerts)
         if res.burden is not None:
             c[8] += 1

@@ -109,3 +109,42 @@ def test_a_holiday_staffed_like_a_sunday_is_not_an_outage() -> None:
     outage = (MONDAY + 17 * 86400 + 9 * 3600, MONDAY + 17 * 86400 + 12 * 3600)
     events = simulate(det, np.random.default_rng(8), 18 * 24, outage, rate)
     assert any(firing and outage[0] <= t < outage[1] for t, firing in events)
+
+
+def test_suggestions_expiring_during_an_outage_do_not_end_it() -> None:
+    """A site goes silent; the suggestions shown just before it expire hours later,
+    inside the silence. An expiry is the absence of an answer, not activity: the
+    alert must hold until events come back."""
+    from monitor.assess import Assessor
+    from monitor.config import MonitorConfig
+    from monitor.records import Resolution, SeriesKey
+    from monitor.series import SeriesState
+    from monitor.signals import SIGNAL_SPECS
+
+    only = {s: {"enabled": s == "no_data"} for s in SIGNAL_SPECS}
+    factory = Assessor(MonitorConfig(signals=only))._factory
+    state = SeriesState(SeriesKey("f", "*", "a"))  # a site series: no_data runs there
+    rng = np.random.default_rng(4)
+    outage = MONDAY + 3 * 7 * 86400 + 2 * 86400 + 10 * 3600  # Wednesday 10:00, week 4
+    expiry = outage + 2 * 3600  # shown at 06:00 (4 h decision timeout), expires at 12:00
+    alerts = []
+
+    def resolution(i: int, t: float, status: str) -> Resolution:
+        return Resolution(f"s{i}", "f", "v", "a", "other", t - 60, t, status, None, None,
+                          None, None)  # fmt: skip
+
+    i = 0
+    for h in range(168 * 3 + 2 * 24 + 18):
+        for m in range(0, 60, 5):
+            t = MONDAY + 3600 * h + 60 * m
+            silent = outage <= t < outage + 6 * 3600
+            for _ in range(0 if silent else rng.poisson(rate_per_hour(t) / 12)):
+                i += 1
+                alerts += state.observe(resolution(i, t + 1, "accepted"), factory)
+            if t == expiry:
+                alerts += state.observe(resolution(0, t + 2, "expired"), factory)
+            alerts += state.tick(t + 300, factory, 3600.0, 86400.0)
+    assert [a.signal for a in alerts] == ["no_data", "no_data"]
+    fired, resolved = alerts
+    assert fired.state == "firing" and outage < fired.at < expiry
+    assert resolved.state == "resolved" and resolved.at >= outage + 6 * 3600
