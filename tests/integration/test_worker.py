@@ -202,7 +202,7 @@ def test_bad_input_too_large_to_forward_is_dead_lettered_cut_to_fit(setup) -> No
     dlq = f"vitals-dlq-new-{uuid.uuid4().hex[:8]}"  # not created: the worker declares it
     settings["kafka"]["dead_letter_topic"] = dlq
     config.write_text(json.dumps(settings))
-    big = b"{" + b"x" * 999_900  # invalid JSON, 999,901 bytes
+    big = b"{" + b"x" * 999_900  # 999,901 bytes: over the contract's 64 KiB
     w = setup["worker"]()
     setup["send"]([big], key=b"big")
     good = good_events(10)
@@ -214,12 +214,12 @@ def test_bad_input_too_large_to_forward_is_dead_lettered_cut_to_fit(setup) -> No
         )
     )
     assert m["vitals_resolver_events_total"] == len(good)
-    assert m["vitals_worker_dead_letters_total{reason=invalid_json}"] == 1
+    assert m["vitals_worker_dead_letters_total{reason=contract_violation}"] == 1
     assert m["vitals_worker_dead_letters_truncated_total"] == 1
     [record] = read_all(setup["bootstrap"], dlq, 1)
     h = dict(record.headers)
     assert h["vitals-truncated"] == b"value; value was 999901 bytes"
-    assert h["vitals-reason"] == b"invalid_json" and h["origin"] == b"test"
+    assert h["vitals-reason"] == b"contract_violation" and h["origin"] == b"test"
     assert record.key == b"big"
     assert 900_000 < len(record.value) < 999_901 and big.startswith(record.value)
     admin = KafkaAdminClient(bootstrap_servers=setup["bootstrap"])
