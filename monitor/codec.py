@@ -2,8 +2,9 @@
 
 A record is a JSON array whose first element names its kind: ``"r"``
 (:class:`~monitor.records.Resolution`), ``"f"`` (:class:`~monitor.records.Flag`)
-or ``"t"`` (a :class:`Tick`: a stage-1 partition's watermark, broadcast so that
-time advances for series that receive no events, e.g. a silent site).
+``"t"`` (a :class:`Tick`: a stage-1 partition's watermark, broadcast so that
+time advances for series that receive no events, e.g. a silent site) or ``"i"``
+(an :class:`Idle`: a stage-1 partition that has had no input for a while).
 
 Examples
 --------
@@ -27,8 +28,16 @@ class Tick(NamedTuple):
     watermark: float
 
 
-Record = Resolution | Flag | Tick
-_KINDS: dict[str, type] = {"r": Resolution, "f": Flag, "t": Tick}
+class Idle(NamedTuple):
+    """Stage-1 partition ``source`` has had no input for a while: stage 2 leaves it
+    out of the watermark until it reports progress again (else one empty or
+    stuck input partition would hold every alert back)."""
+
+    source: int
+
+
+Record = Resolution | Flag | Tick | Idle
+_KINDS: dict[str, type] = {"r": Resolution, "f": Flag, "t": Tick, "i": Idle}
 _TAGS: dict[type, str] = {v: k for k, v in _KINDS.items()}
 
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode

@@ -25,7 +25,10 @@ Pipeline
     ``tick_interval`` event seconds (checked after each event), and on a
     wall-clock timer.
   → **assess**: one Assessor per assess partition; ``process(item, key)`` per
-    delivery; for ticks, ``advance(min watermark over sources)``. Alerts are
+    delivery; for ticks, ``advance(min watermark over sources)``. An input
+    partition with no input for ``idle_after`` wall seconds is announced
+    ``Idle`` and left out of that minimum until it sends again: one empty or
+    stuck input partition would otherwise hold every alert back. Alerts are
     logged as JSON (alert-log fields only: no identifiers, no PHI) and counted.
 
 Stage-2 messages and checkpoint records are written with the underlying
@@ -112,7 +115,7 @@ import faust
 from aiokafka.partitioner import murmur2
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from monitor.codec import Tick, decode, encode
+from monitor.codec import Idle, Tick, decode, encode
 from monitor.config import MonitorConfig, load_config
 from monitor.contract import InvalidEvent, parse_event
 from monitor.kafka_settings import DEAD_LETTER_RETENTION_DAYS
@@ -281,6 +284,8 @@ class Worker:
         self.pending.append(event)
         self.events["resolve"] += 1
         part = self.resolve_parts.get(msg.partition) or self._restore_resolve(msg.partition)
+        part.last_input = time.monotonic()
+        part.idle = False
         records = await self.to_apply(part, msg)
         if not records:
             return
@@ -433,7 +438,7 @@ class Worker:
 
     async def tick(self, part: ResolvePart) -> None:
         wm = part.resolver.watermark
-        if not math.isfinite(wm):
+        if not math.isfinite(wm) or part.idle:
             return
         part.last_tick = wm
         await self.flush()  # the results before this watermark go out first
@@ -441,6 +446,20 @@ class Worker:
         topic = self.assess_topic.get_topic_name()
         for p in range(self.settings.assess_partitions):
             await self.produce(topic, p, value)
+
+    async def announce_idle(self, part: ResolvePart) -> None:
+        """Tell stage 2 that input partition ``part`` has had no input for
+        ``idle_after`` wall seconds (or none since it was assigned), so its
+        watermark no longer holds the others back; its next input ends that."""
+        if part.idle or time.monotonic() - part.last_input < self.settings.idle_after:
+            return
+        part.idle = True
+        await self.flush()
+        value = encode(Idle(part.partition))
+        topic = self.assess_topic.get_topic_name()
+        for p in range(self.settings.assess_partitions):
+            await self.produce(topic, p, value)
+        log.info("input partition %d idle: left out of the stage-2 watermark", part.partition)
 
     async def dead_letter(self, msg: Any, reason: str, detail: str) -> None:
         """Write *msg* to the dead-letter topic (cut to fit if it would not:
@@ -503,9 +522,12 @@ class Worker:
             )
             return
         part.changed = True
-        if isinstance(record, Tick):
-            if record.watermark > part.ticks.get(record.source, -math.inf):
+        if isinstance(record, Tick | Idle):
+            if isinstance(record, Idle):
+                part.idle.add(record.source)
+            elif record.watermark > part.ticks.get(record.source, -math.inf):
                 part.ticks[record.source] = record.watermark
+                part.idle.discard(record.source)
             wm = part.watermark
             # (Assessor.advance before any item loops forever: its tick clock
             # starts at the first queued item. Wait for one.)
@@ -526,6 +548,7 @@ class Worker:
 
     def _apply_pack(self, part: AssessPart, src: int, entries: list[Any]) -> None:
         part.changed = True
+        part.idle.discard(src)
         last = part.last_seq.get(src, 0)
         process = part.assessor.process
         series = self._series
@@ -786,6 +809,7 @@ def create_app(
         async with w.lock:
             for part in list(w.resolve_parts.values()):
                 await w.tick(part)
+                await w.announce_idle(part)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app: faust.App, revoked: set[Any], **kwargs: Any) -> None:

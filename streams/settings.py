@@ -64,6 +64,13 @@ class WorkerSettings(BaseModel):
         60.0, gt=0, description="Event-time seconds of watermark progress between ticks."
     )
     tick_timer: float = Field(5.0, gt=0, description="Wall seconds between timer ticks.")
+    idle_after: float = Field(
+        60.0,
+        gt=0,
+        description="Wall seconds without input after which an input partition is left "
+        "out of the stage-2 watermark (an empty or stuck partition would hold every "
+        "alert back); its next input brings it back.",
+    )
     flush_interval: float = Field(
         0.02,
         gt=0,

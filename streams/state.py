@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, ClassVar
 
@@ -178,6 +179,8 @@ class ResolvePart:
         entries: Iterable[tuple[str, str, bytes]] = (),
     ) -> None:
         self.partition = partition
+        self.last_input = time.monotonic()  # wall clock of the last input (or of creation)
+        self.idle = False  # announced idle to stage 2 (see Worker.announce_idle)
         self.maps = {name: DirtyDict() for name in self.MAPS}
         by_short = {v: k for k, v in self._SHORT.items()}
         counters: dict[str, Any] = {}
@@ -307,6 +310,7 @@ class AssessPart:
             self.assessor.load_clock_state(meta["clock"])
         self.last_seq: dict[int, int] = {int(k): v for k, v in meta.get("last_seq", {}).items()}
         self.ticks: dict[int, float] = {int(k): v for k, v in meta.get("ticks", {}).items()}
+        self.idle: set[int] = set(meta.get("idle", []))  # sources left out of the watermark
         advanced = meta.get("advanced")
         self.advanced: float = -math.inf if advanced is None else advanced
         self.has_items: bool = bool(meta.get("has_items", False))
@@ -322,10 +326,15 @@ class AssessPart:
         still send results from before the others' watermarks, and a result
         applied after a later one or after a later clock tick changes the
         detectors' sequence (the replay applies them in event-time order).
+        A source that announced itself idle is left out until it reports again
+        (what it sends after that may then be applied late).
         """
-        if not self.ticks or len(self.ticks) < self.sources:
+        if len(self.ticks.keys() | self.idle) < self.sources:
             return -math.inf
-        return min(self.ticks.values()) - self.lag
+        active = [t for s, t in self.ticks.items() if s not in self.idle]
+        if not active:  # every source idle: nothing new to apply
+            return -math.inf
+        return min(active) - self.lag
 
     def checkpoint(self) -> dict[bytes, bytes | None]:
         """Writes, in order: the new generation's chunks, the ``m`` record, deletions."""
@@ -336,6 +345,7 @@ class AssessPart:
         meta = {
             "last_seq": self.last_seq,
             "ticks": self.ticks,
+            "idle": sorted(self.idle),
             "advanced": _finite(self.advanced),
             "has_items": self.has_items,
             "offset": self.offset,

@@ -618,3 +618,40 @@ def test_a_new_version_inherits_baselines_recorded_on_another_worker(
         )
     finally:
         c.close()
+
+
+@pytest.mark.timeout(200)
+def test_an_empty_input_partition_does_not_hold_alerts_back(
+    cluster: Cluster, expected: Expected
+) -> None:
+    """Input partition 2 never gets an event. Stage 2 waits for every source's
+    watermark, so without the idle announcement no series would ever be assessed:
+    no alert, no clock tick. With it, the alert log is replay's."""
+    cluster.settings["idle_after"] = 3.0
+    lines = [
+        Line(
+            ln.raw,
+            ln.key,
+            (murmur2(ln.key) if ln.partition is None else ln.partition) % 2,
+            ln.valid,
+        )
+        for ln in expected.lines
+        if ln.partition != 2  # the closing line of partition 2
+    ]
+    w = cluster.worker()
+    cluster.publish(lines)
+    want = {k: v for k, v in expected.resolver.items() if k != "open"}
+    want["events"] -= 1  # partition 2's closing line, not sent
+    deadline = time.monotonic() + 150
+    while True:
+        samples = w.samples()
+        got = {k: v for k, v in _resolver(samples).items() if k != "open"}
+        alerts = _sorted_alerts(w.alert_log())
+        if got == want and alerts == expected.alerts:
+            break
+        assert time.monotonic() < deadline, (
+            f"{len(alerts)} alerts of {len(expected.alerts)}; resolver {got} vs {want}\n" + w.tail()
+        )
+        time.sleep(1.0)
+    assert _select(samples, PER_SERIES) == expected.per_series
+    assert "input partition 2 idle" in w.tail(400)

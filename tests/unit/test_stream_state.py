@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -306,3 +307,21 @@ def test_assess_checkpoint_keeps_the_offset() -> None:
     part.offset, part.changed = 41, True
     restored = AssessPart(0, Assessor, _entries(dict(part.checkpoint())))
     assert restored.offset == 41
+
+
+def test_idle_sources_leave_the_watermark_and_the_checkpoint_keeps_them() -> None:
+    part = AssessPart(0, Assessor, sources=3, lag=60.0)
+    part.ticks.update({0: 1000.0, 1: 2000.0})
+    assert part.watermark == -math.inf  # source 2 never reported
+    part.idle.add(2)
+    assert part.watermark == 1000.0 - 60.0
+    part.idle.add(0)
+    assert part.watermark == 2000.0 - 60.0
+    part.idle.add(1)
+    assert part.watermark == -math.inf  # all idle: nothing to advance on
+    part.idle.discard(1)
+    part.changed = True
+    table: dict = {}
+    _apply(table, part.checkpoint())
+    restored = AssessPart(0, Assessor, _entries(table), sources=3, lag=60.0)
+    assert restored.idle == {0, 2} and restored.watermark == 2000.0 - 60.0
