@@ -60,7 +60,8 @@ Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN)]
 Token = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)]
 FiniteNumber = Annotated[float, Field(allow_inf_nan=False)]
-Count = Annotated[int, Field(ge=0)]
+MAX_COUNT: Final = 10**9
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]  # characters or edits: a billion is plenty
 
 CareSetting = Literal["outpatient", "inpatient", "emergency", "telehealth", "other"]
 OutcomeKind = Literal["accepted", "edited", "rejected", "dismissed"]
@@ -219,6 +220,8 @@ def _check_version(raw: bytes | str) -> None:
         obj = json.loads(raw)
     except ValueError as exc:
         raise InvalidEvent("invalid_json", str(exc)) from None
+    except RecursionError:
+        raise InvalidEvent("invalid_json", "nested too deeply") from None
     if not isinstance(obj, dict):
         raise InvalidEvent("contract_violation", "an event must be a JSON object")
     version = obj.get("schema_version")

@@ -277,3 +277,23 @@ def test_an_oversized_event_is_rejected_unparsed() -> None:
     with pytest.raises(InvalidEvent, match=f"larger than {MAX_EVENT_BYTES} bytes") as info:
         parse_event(raw)
     assert info.value.reason == "contract_violation"
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "invalid_json"),  # RecursionError in the fallback parse
+        (
+            b'{"schema_version":1,"type":"outcome","event_id":"e","suggestion_id":"s",'
+            b'"occurred_at":"2026-01-05T09:00:00Z","outcome":"edited","edit_distance":1'
+            + b"0" * 400
+            + b"}",
+            "contract_violation",
+        ),
+    ],
+    ids=["deeply-nested", "huge-count"],
+)
+def test_inputs_that_used_to_escape_as_exceptions(raw: bytes, reason: str) -> None:
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(raw)
+    assert info.value.reason == reason
