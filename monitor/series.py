@@ -115,7 +115,13 @@ class SeriesState:
             self._feed("score_drift", res.score, at, factory, alerts)
         if res.inputs:
             for name, value in res.inputs.items():
-                self._feed(f"input_drift:{name}", value, at, factory, alerts)
+                slot = f"input_drift:{name}"
+                det = self.detectors.get(slot)
+                # An input's kind (number or code) is set by its first value; values
+                # of the other kind cannot be compared with that reference: skipped.
+                if det is not None and (type(det) is CategoricalDrift) != (type(value) is str):
+                    continue
+                self._feed(slot, value, at, factory, alerts)
         # Flag rate as a Bernoulli stream per shown suggestion: a 0 now, a 1 on its first flag.
         self._feed("flag_rate", False, at, factory, alerts)
         return alerts

@@ -230,3 +230,21 @@ def test_baseline_is_recorded_again_once_the_weekend_reference_is_learned() -> N
     assessor.flush()
     inherited = assessor.series["f|v2|*"].detectors["acceptance_rate"]
     assert inherited.weekend_reference == saved[1]["wp0"]  # type: ignore[union-attr]
+
+
+def test_an_input_that_changes_kind_is_skipped_not_a_crash() -> None:
+    """The contract lets an input be a number in one event and a code in the next;
+    its detector kind is set by the first value and the other kind is skipped."""
+    for first, other in ((1.0, "abc"), ("abc", 1.0)):
+        assessor = Assessor(MonitorConfig())
+        t = 1.7e9
+        for i in range(3000):  # past the drift detectors' warm-up (they freeze)
+            t += 30
+            value = other if i % 3 == 2 else first
+            res = Resolution(f"s{i}", "f", "v1", "a", "other", t, t + 30, "accepted", 30.0,
+                             None, 0.5, {"x": value})  # fmt: skip
+            for key in res.key.rollups():
+                assessor.process(res, key)
+            assessor.advance(t - 120)
+        det = assessor.series["f|v1|*"].detectors["input_drift:x"]
+        assert (type(det).__name__ == "CategoricalDrift") == isinstance(first, str)
