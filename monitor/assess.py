@@ -31,6 +31,11 @@ from monitor.records import ALL, Alert, Flag, Resolution, SeriesKey, rollup_name
 from monitor.series import DETECTOR_CLASSES, SeriesState
 from monitor.signals import SIGNAL_SPECS, role
 
+MAX_TICK_GAP = 7 * 86400.0
+"""Ticks run over at most the last week of a gap in event time: a stream that jumps
+by years (a bad timestamp) would otherwise tick every series every minute of it.
+A week of silence has long raised no_data; the ticks skipped would only have taught
+no_data more silent hours and decayed site_outlier's counts further."""
 _VERSIONS = "versions|"  # baselines key prefix: feature -> established versions in order
 _TICKING = frozenset({"site", "feature"})  # roles with time-driven signals (no_data, site_outlier)
 _LINEAGE = "lineage|"  # baselines key prefix: feature|version -> inferred predecessor ("" none)
@@ -105,6 +110,9 @@ class Assessor:
             self._next_tick = (queue[0][0] // self._tick + 1) * self._tick
         while True:
             next_item = queue[0][0] if queue else math.inf
+            gap = min(next_item, watermark) - self._next_tick
+            if gap > MAX_TICK_GAP:  # skip to the last MAX_TICK_GAP of it, on the grid
+                self._next_tick += (gap - MAX_TICK_GAP) // self._tick * self._tick
             if self._next_tick <= min(next_item, watermark) and self._next_tick < next_item:
                 alerts.extend(self._on_tick(self._next_tick))
                 self._next_tick += self._tick

@@ -248,3 +248,22 @@ def test_an_input_that_changes_kind_is_skipped_not_a_crash() -> None:
             assessor.advance(t - 120)
         det = assessor.series["f|v1|*"].detectors["input_drift:x"]
         assert (type(det).__name__ == "CategoricalDrift") == isinstance(first, str)
+
+
+def test_a_jump_of_decades_in_event_time_ticks_at_most_a_week() -> None:
+    """One bad timestamp (2099) used to tick every series every minute of the gap."""
+    from monitor.assess import MAX_TICK_GAP
+
+    assessor = Assessor(MonitorConfig())
+    ticks: list[float] = []
+    on_tick = assessor._on_tick
+    assessor._on_tick = lambda at: ticks.append(at) or on_tick(at)  # type: ignore[method-assign]
+    t0 = 1.7e9
+    res = _resolution(0, "v1", True, t0)
+    for key in res.key.rollups():
+        assessor.process(res, key)
+    assessor.advance(t0 + 600)
+    assessor.advance(4.1e9)  # 2099
+    assert len(ticks) <= 10 + MAX_TICK_GAP / 60 + 1
+    assert ticks[-1] > 4.1e9 - 120 and ticks == sorted(ticks)
+    assert all(t % 60 == 0 for t in ticks)  # still on the grid
