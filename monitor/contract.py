@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
@@ -52,6 +52,12 @@ TOKEN_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:/+-]{0,63}$"
 """Categorical input values: short codes, no whitespace (never free text)."""
 
 MAX_INPUTS: Final = 32
+
+_RFC3339: Final = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-](0\d|1[0-4]):[0-5]\d)"
+)
+EARLIEST: Final = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST: Final = datetime(2100, 1, 1, tzinfo=UTC)
 
 MAX_EVENT_BYTES: Final = 65536
 """Larger events are rejected unparsed (a valid one, 32 inputs and all, is under 8 KiB)."""
@@ -81,6 +87,22 @@ class _EventBase(BaseModel):
     occurred_at: AwareDatetime = Field(
         description="Event time, RFC 3339 with a UTC offset (e.g. 2026-01-05T09:00:00Z)."
     )
+
+    @field_validator("occurred_at", mode="before")
+    @classmethod
+    def _rfc3339(cls, value: Any) -> Any:
+        # pydantic alone also takes "1" (epoch seconds), "1767600000000" (ms), a
+        # space or "_" for the "T", and offsets up to +-23:59
+        if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+            raise ValueError("expected an RFC 3339 time with an offset, e.g. 2026-01-05T09:00:00Z")
+        return datetime.fromisoformat(value.upper())
+
+    @field_validator("occurred_at")
+    @classmethod
+    def _plausible(cls, value: datetime) -> datetime:
+        if not EARLIEST <= value < LATEST:  # one bad clock must not move the watermark by ages
+            raise ValueError(f"expected a time from {EARLIEST.year} to {LATEST.year - 1}")
+        return value
 
     @field_validator("schema_version", mode="before")
     @classmethod
@@ -139,6 +161,7 @@ REASONS: Final = (
     "invalid_json",
     "unsupported_schema_version",
     "contract_violation",
+    "future_time",  # the worker only: occurred_at beyond its clock (see max_ahead)
 )
 """Why an event is rejected; used as the dead-letter reason and metric label."""
 
@@ -199,7 +222,7 @@ def _describe(err: Any) -> tuple[str, str]:
             field,
             "an input value must be a finite number or a short code (no spaces, <= 64 chars)",
         )
-    return field, err["msg"]
+    return field, str(err["msg"]).removeprefix("Value error, ")
 
 
 def _from_validation_error(exc: ValidationError, raw: Any) -> InvalidEvent:

@@ -30,7 +30,7 @@ offsets = st.integers(min_value=-14 * 60, max_value=14 * 60).map(
 )
 timestamps = st.builds(
     lambda dt, tz: dt.replace(tzinfo=UTC).astimezone(tz).isoformat(),
-    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31, 23, 59)),
     offsets,
 )
 finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
@@ -297,3 +297,26 @@ def test_inputs_that_used_to_escape_as_exceptions(raw: bytes, reason: str) -> No
     with pytest.raises(InvalidEvent) as info:
         parse_event(raw)
     assert info.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "1",  # epoch seconds, as pydantic alone reads it
+        "1767600000000",  # epoch milliseconds
+        "2026-01-05 09:00:00Z",
+        "2026-01-05_09:00:00Z",
+        "2026-01-05T09:00:00+23:59",
+        "0001-01-01T00:00:00+14:00",  # a UTC year 0
+        "1999-12-31T23:59:59Z",
+        "2100-01-01T00:00:00Z",
+    ],
+)
+def test_occurred_at_is_a_plausible_rfc3339_time(stamp: str) -> None:
+    event = {"schema_version": 1, "type": "feedback", "event_id": "e", "suggestion_id": "s",
+             "occurred_at": stamp, "category": "unsafe"}  # fmt: skip
+    with pytest.raises(InvalidEvent) as info:
+        validate_event(event)
+    assert info.value.field == "occurred_at" and "Value error" not in str(info.value)
+    ok = validate_event({**event, "occurred_at": "2026-01-05t09:00:00.123456789z"})
+    assert ok.occurred_at == datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=UTC)
