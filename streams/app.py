@@ -321,6 +321,13 @@ class Worker:
         except Exception as exc:  # never crash on input
             await self.dead_letter(msg, "undecodable", type(exc).__name__)
             return
+        ahead = ev.occurred_at.timestamp() - time.time()
+        if ahead > self.settings.max_ahead:  # a bad clock: it would move the watermark past
+            # every other event, and they would all be dropped as too late
+            await self.dead_letter(
+                msg, "future_time", f"occurred_at {ahead:.0f} s ahead of this worker's clock"
+            )
+            return
         items = part.resolver.process(ev)
         if items:
             out = self.outbox.get(part.partition)

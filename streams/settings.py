@@ -64,6 +64,13 @@ class WorkerSettings(BaseModel):
         60.0, gt=0, description="Event-time seconds of watermark progress between ticks."
     )
     tick_timer: float = Field(5.0, gt=0, description="Wall seconds between timer ticks.")
+    max_ahead: float = Field(
+        3600.0,
+        ge=0,
+        description="Seconds an event's occurred_at may be ahead of this worker's clock; "
+        "later ones are dead-lettered (future_time): one bad clock would otherwise move "
+        "the watermark past every other event.",
+    )
     idle_after: float = Field(
         60.0,
         gt=0,

@@ -81,6 +81,19 @@ BAD = [
         "contract_violation",
     ),
     (b"[1, 2, 3]", "contract_violation"),
+    (  # a bridge with its clock two days ahead: valid, but it would blind the monitor
+        json.dumps(
+            {
+                "schema_version": 1,
+                "type": "feedback",
+                "event_id": "x2",
+                "suggestion_id": "s2",
+                "occurred_at": (datetime.now(UTC) + timedelta(days=2)).isoformat(),
+                "category": "unsafe",
+            }
+        ).encode(),
+        "future_time",
+    ),
 ]
 
 
