@@ -67,9 +67,10 @@ class Assessor:
         self.baselines: MutableMapping[str, Any] = {} if baselines is None else baselines
         self.series: dict[str, SeriesState] = {}
         self.changed: set[str] = set()  # series changed since take_changed() (checkpoints)
-        self._unrecorded: dict[str, tuple[int, list[str]]] = {}
-        """Per series: (detector count when last listed, slots whose baseline is not yet
-        recorded), so only detectors still in warm-up are looked at after each item."""
+        self._unrecorded: dict[str, list[str]] = {}
+        """Per series: the slots whose baseline is not yet recorded, so only detectors
+        still in warm-up are looked at after each item (new ones come from
+        :attr:`SeriesState.created`: linear in the detectors, however many inputs)."""
         self._queue: list[tuple[float, int, str, int, str, Resolution | Flag]] = []
         self._seq = 0
         self._tick = self.config.tick_interval
@@ -146,6 +147,8 @@ class Assessor:
             alerts = state.observe_flag(item, self._factory)
         if state.role in ("exact", "version"):
             self._record_baselines(state, skey)
+        elif state.created:  # no baselines in this role
+            state.created.clear()
         return alerts
 
     def _on_tick(self, at: float) -> list[Alert]:
@@ -200,16 +203,17 @@ class Assessor:
 
     def _record_baselines(self, state: SeriesState, skey: str) -> None:
         dets = state.detectors
-        entry = self._unrecorded.get(skey)
-        if entry is None or entry[0] != len(dets):  # new series, or new detectors
-            slots = [
+        slots = self._unrecorded.get(skey)
+        if slots is None:
+            slots = self._unrecorded[skey] = []
+        if state.created:
+            slots.extend(
                 slot
-                for slot, det in dets.items()
+                for slot in state.created
                 # drift detectors keep no inheritable reference
-                if det is not None and hasattr(type(det), "reference")
-            ]
-            entry = self._unrecorded[skey] = (len(dets), slots)
-        slots = entry[1]
+                if (det := dets.get(slot)) is not None and hasattr(type(det), "reference")
+            )
+            state.created.clear()
         if not slots:
             return
         waiting = []
@@ -262,7 +266,7 @@ class Assessor:
         """Restore series exported by :meth:`export` (bytes, or their parsed JSON)."""
         for k, blob in blobs.items():
             state = json.loads(blob) if isinstance(blob, bytes | str) else blob
-            self.series[k] = SeriesState.from_state(state)
+            self.series[k] = SeriesState.from_state(state)  # (its detectors as created)
             self._unrecorded.pop(k, None)
 
     def drop(self, keys: Iterable[SeriesKey | str]) -> None:

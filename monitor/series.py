@@ -34,6 +34,10 @@ COUNTS = (
 _IDX = {name: i for i, name in enumerate(COUNTS)}
 _STATUS_IDX = {s: _IDX[s] for s in ("accepted", "edited", "rejected", "dismissed", "expired")}
 
+MAX_DETECTORS = 128
+"""A series takes no new input name once it has this many detectors (its signals'
+and its inputs'). Names come from the events; a bridge that sends ever new ones (an
+identifier as a name) would otherwise grow memory, CPU and /metrics without bound."""
 _NEW = object()
 """A slot with no detector yet (a slot holding None is a disabled signal)."""
 
@@ -56,6 +60,7 @@ class SeriesState:
     __slots__ = (
         "burden_sum",
         "counts",
+        "created",
         "decision_log_sum",
         "detectors",
         "key",
@@ -73,6 +78,8 @@ class SeriesState:
         self.decision_log_sum = 0.0
         self.last_at = -math.inf
         self.detectors: dict[str, Detector | None] = {}
+        self.created: list[str] = []
+        """Slots whose detector was created since the owner last looked (baselines)."""
         self.sites: dict[str, list[float]] = {}
         """Feature role only: site -> [accepted, decided], exponentially decayed."""
         self.next_outlier = -math.inf
@@ -116,10 +123,16 @@ class SeriesState:
         if res.inputs:
             for name, value in res.inputs.items():
                 slot = f"input_drift:{name}"
-                det = self.detectors.get(slot)
+                det = self.detectors.get(slot, _NEW)
+                if det is _NEW and len(self.detectors) >= MAX_DETECTORS:
+                    continue  # a bridge sending ever new input names: not monitored
                 # An input's kind (number or code) is set by its first value; values
                 # of the other kind cannot be compared with that reference: skipped.
-                if det is not None and (type(det) is CategoricalDrift) != (type(value) is str):
+                if (
+                    det is not _NEW
+                    and det is not None
+                    and ((type(det) is CategoricalDrift) != (type(value) is str))
+                ):
                     continue
                 self._feed(slot, value, at, factory, alerts)
         # Flag rate as a Bernoulli stream per shown suggestion: a 0 now, a 1 on its first flag.
@@ -209,6 +222,7 @@ class SeriesState:
     def _create(self, slot: str, factory: DetectorFactory, x: Any) -> Detector | None:
         name, _, input_name = slot.partition(":")
         det = self.detectors[slot] = factory(name, self.key, input_name or None, x)
+        self.created.append(slot)
         return det
 
     def _alert_for(self, slot: str, det: Detector, at: float) -> Alert:
@@ -282,6 +296,7 @@ class SeriesState:
             slot: (None if item is None else DETECTOR_CLASSES[item[0]].from_state(item[1]))
             for slot, item in state["x"].items()
         }
+        obj.created = list(obj.detectors)
         return obj
 
 

@@ -267,3 +267,25 @@ def test_a_jump_of_decades_in_event_time_ticks_at_most_a_week() -> None:
     assert len(ticks) <= 10 + MAX_TICK_GAP / 60 + 1
     assert ticks[-1] > 4.1e9 - 120 and ticks == sorted(ticks)
     assert all(t % 60 == 0 for t in ticks)  # still on the grid
+
+
+def test_input_names_per_series_are_capped() -> None:
+    """A bridge that sends a new input name in every event (an identifier as a name)
+    gets its first names monitored up to MAX_DETECTORS per series, and no more."""
+    from monitor.series import MAX_DETECTORS
+
+    assessor = Assessor(MonitorConfig())
+    t = 1.7e9
+    for i in range(40):  # 1,280 distinct names
+        t += 30
+        inputs = {f"n{i}-{j}": float(j) for j in range(32)}
+        res = Resolution(f"s{i}", "f", "v1", "a", "other", t, t + 30, "accepted", 30.0, None,
+                         0.5, inputs)  # fmt: skip
+        for key in res.key.rollups():
+            assessor.process(res, key)
+        assessor.advance(t - 120)
+    assessor.flush()
+    sizes = {k: len(s.detectors) for k, s in assessor.series.items()}
+    # (a signal slot created later, such as site_outlier's, may still be added)
+    assert MAX_DETECTORS <= max(sizes.values()) <= MAX_DETECTORS + 2, sizes
+    assert all(not s.created for s in assessor.series.values())  # looked at, then cleared
