@@ -238,6 +238,14 @@ def replay(
     for lineno, reason, detail in result.malformed_examples:
         typer.echo(f"{events}:{lineno}: {reason} {detail}", err=True)
     print_summary(out, engine, result)
+    seen = {state.key.feature for state in engine.assessor.series.values()}
+    unused = sorted((set(cfg.features) | set(cfg.lineage)) - seen)
+    if unused and result.events:  # a misspelled feature silently configures nothing
+        console.print(
+            f"warning: the config names features this stream does not have: {', '.join(unused)}",
+            style="yellow",
+            markup=False,
+        )
     if alerts_out is not None:
         try:
             with alerts_out.open("w") as fh:

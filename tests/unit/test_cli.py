@@ -84,3 +84,12 @@ def test_demo_checks_its_port_before_simulating(tmp_path: Path) -> None:
 def test_an_output_directory_that_is_a_file_is_refused(events: Path) -> None:
     code, output = _run("schema", "--out", events)
     assert code == 2 and "not a directory" in output
+
+
+def test_a_config_feature_the_stream_lacks_is_warned_about(events: Path, tmp_path: Path) -> None:
+    config = tmp_path / "cfg.yaml"
+    config.write_text("features:\n  inbasket-replly: {decision_timeout: 2h}\n")
+    code, output = _run("replay", events, "--config", config)
+    assert code == 0 and "does not have: inbasket-replly" in output
+    config.write_text("features:\n  inbasket-reply: {decision_timeout: 2h}\n")
+    assert "does not have" not in _run("replay", events, "--config", config)[1]
