@@ -93,6 +93,8 @@ class _EventBase(BaseModel):
     def _rfc3339(cls, value: Any) -> Any:
         # pydantic alone also takes "1" (epoch seconds), "1767600000000" (ms), a
         # space or "_" for the "T", and offsets up to +-23:59
+        if isinstance(value, datetime):  # built in Python (bridges): checked as such
+            return value
         if not isinstance(value, str) or not _RFC3339.fullmatch(value):
             raise ValueError("expected an RFC 3339 time with an offset, e.g. 2026-01-05T09:00:00Z")
         return datetime.fromisoformat(value.upper())

@@ -320,3 +320,11 @@ def test_occurred_at_is_a_plausible_rfc3339_time(stamp: str) -> None:
     assert info.value.field == "occurred_at" and "Value error" not in str(info.value)
     ok = validate_event({**event, "occurred_at": "2026-01-05t09:00:00.123456789z"})
     assert ok.occurred_at == datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_occurred_at_built_in_python_is_range_checked_too() -> None:
+    fields = {"schema_version": 1, "type": "feedback", "event_id": "e", "suggestion_id": "s",
+              "category": "unsafe"}  # fmt: skip
+    assert Feedback(**fields, occurred_at=datetime(2026, 1, 5, tzinfo=UTC)).occurred_at.year == 2026
+    with pytest.raises(ValueError, match="from 2000 to 2099"):
+        Feedback(**fields, occurred_at=datetime(1970, 1, 1, tzinfo=UTC))
