@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -33,6 +33,10 @@ def _fail(message: object, code: int = 2) -> NoReturn:
     """Print an error (as plain text: file names and messages are not Rich markup)."""
     console.print(str(message), style="red", markup=False, highlight=False)
     raise typer.Exit(code)
+
+
+def _warn(message: str) -> None:
+    console.print(f"warning: {message}", style="yellow", markup=False, highlight=False)
 
 
 def _writable_file(path: Path, option: str, *, not_same_as: Path | None = None) -> None:
@@ -223,7 +227,7 @@ def replay(
     # Everything that can be refused is checked before the replay, not after it.
     if alerts_out is not None:
         _writable_file(alerts_out, "--alerts-out", not_same_as=events)
-    truth_doc = None
+    truth_doc: dict[str, Any] = {}
     if truth is not None:
         try:
             truth_doc = load_truth(truth)
@@ -241,11 +245,7 @@ def replay(
     seen = {state.key.feature for state in engine.assessor.series.values()}
     unused = sorted((set(cfg.features) | set(cfg.lineage)) - seen)
     if unused and result.events:  # a misspelled feature silently configures nothing
-        console.print(
-            f"warning: the config names features this stream does not have: {', '.join(unused)}",
-            style="yellow",
-            markup=False,
-        )
+        _warn(f"the config names features this stream does not have: {', '.join(unused)}")
     if alerts_out is not None:
         try:
             with alerts_out.open("w") as fh:
@@ -254,10 +254,10 @@ def replay(
         except OSError as exc:
             _fail(f"--alerts-out {alerts_out}: {exc.strerror}", 1)
         out.print(f"alert log: {alerts_out} ({len(result.alerts)} lines)", markup=False)
-    if truth is not None and truth_doc is not None:
+    if truth is not None:
         for problem in truth_mismatch(truth_doc, result.lines, engine.resolver.clock):
-            console.print(f"warning: {truth}: {problem}", style="yellow", markup=False)
-        print_score(out, events, cfg, result, truth)
+            _warn(f"{truth}: {problem}")
+        print_score(out, events, cfg, result, truth, truth_doc)
 
 
 @app.command()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -54,10 +55,17 @@ def print_timeline(out: Console, alerts: list[Alert], title: str = "alert timeli
 
 
 def print_score(
-    out: Console, events: Path, config: MonitorConfig, result: ReplayResult, truth_path: Path
+    out: Console,
+    events: Path,
+    config: MonitorConfig,
+    result: ReplayResult,
+    truth_path: Path,
+    truth: dict[str, Any] | None = None,
 ) -> dict[str, Score]:
-    """Score Vitals and the river yardsticks (ADWIN, PageHinkley at defaults) on one stream."""
-    truth = load_truth(truth_path)
+    """Score Vitals and the river yardsticks (ADWIN, PageHinkley at defaults) on one stream
+    (``truth``: the file already read with :func:`~monitor.scoring.load_truth`)."""
+    if truth is None:
+        truth = load_truth(truth_path)
     scores = {"vitals": score(result.alerts, truth)}
     for name, cls in (("river ADWIN", ADWINDefault), ("river PageHinkley", PageHinkleyDefault)):
         _, res = replay_file(events, config, override=(cls, frozenset(RIVER_SIGNALS)))
