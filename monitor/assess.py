@@ -36,6 +36,7 @@ MAX_TICK_GAP = 7 * 86400.0
 by years (a bad timestamp) would otherwise tick every series every minute of it.
 A week of silence has long raised no_data; the ticks skipped would only have taught
 no_data more silent hours and decayed site_outlier's counts further."""
+_Target = str | tuple[str, ...]  # a queued item's series: one, or all its rollups
 _VERSIONS = "versions|"  # baselines key prefix: feature -> established versions in order
 _TICKING = frozenset({"site", "feature"})  # roles with time-driven signals (no_data, site_outlier)
 _LINEAGE = "lineage|"  # baselines key prefix: feature|version -> inferred predecessor ("" none)
@@ -71,7 +72,7 @@ class Assessor:
         """Per series: the slots whose baseline is not yet recorded, so only detectors
         still in warm-up are looked at after each item (new ones come from
         :attr:`SeriesState.created`: linear in the detectors, however many inputs)."""
-        self._queue: list[tuple[float, int, str, int, str, Resolution | Flag]] = []
+        self._queue: list[tuple[float, int, str, int, _Target, Resolution | Flag]] = []
         self._seq = 0
         self._tick = self.config.tick_interval
         self._outlier_every = self.config.outlier_interval
@@ -83,18 +84,19 @@ class Assessor:
 
     def process(self, item: Resolution | Flag, key: SeriesKey) -> list[Alert]:
         """Queue an item for one of the series it rolls up to (applied by :meth:`advance`)."""
-        kind = 0 if isinstance(item, Resolution) else 1
-        self._seq += 1
-        heapq.heappush(self._queue, (item.at, kind, item.suggestion_id, self._seq, str(key), item))
+        self._push(item, str(key))
         return []
 
     def process_rollups(self, item: Resolution | Flag) -> None:
         """Queue an item for every series it rolls up to, as one queue entry: the same
         order of application as :meth:`process` per rollup key, for a quarter of the
         queue work (the in-process replay; the worker receives one key per delivery)."""
+        self._push(item, rollup_names(item.feature, item.model_version, item.site))
+
+    def _push(self, item: Resolution | Flag, skeys: _Target) -> None:
+        """Queue in the canonical order: (at, resolutions before flags, suggestion, arrival)."""
         kind = 0 if isinstance(item, Resolution) else 1
         self._seq += 1
-        skeys = rollup_names(item.feature, item.model_version, item.site)
         heapq.heappush(self._queue, (item.at, kind, item.suggestion_id, self._seq, skeys, item))
 
     def advance(self, watermark: float) -> list[Alert]:
@@ -111,10 +113,11 @@ class Assessor:
             self._next_tick = (queue[0][0] // self._tick + 1) * self._tick
         while True:
             next_item = queue[0][0] if queue else math.inf
-            gap = min(next_item, watermark) - self._next_tick
+            horizon = min(next_item, watermark)
+            gap = horizon - self._next_tick
             if gap > MAX_TICK_GAP:  # skip to the last MAX_TICK_GAP of it, on the grid
                 self._next_tick += (gap - MAX_TICK_GAP) // self._tick * self._tick
-            if self._next_tick <= min(next_item, watermark) and self._next_tick < next_item:
+            if self._next_tick <= horizon and self._next_tick < next_item:
                 alerts.extend(self._on_tick(self._next_tick))
                 self._next_tick += self._tick
                 continue
