@@ -108,7 +108,7 @@ import logging
 import math
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import faust
@@ -138,6 +138,20 @@ PACK_BYTES = 512 * 1024  # and bytes: the producer refuses requests over 1,000,0
 # or 7 days by default), and a restart reads everything not yet compacted.
 # Smaller, hourly segments keep what a restart reads close to the live state.
 CHANGELOG_CONFIG = {"segment.bytes": 64 * 1024 * 1024, "segment.ms": 3_600_000}
+
+
+def packs(entries: list[bytes]) -> Iterator[list[bytes]]:
+    """*entries* in order, cut into packs of at most PACK_ITEMS entries and PACK_BYTES."""
+    pack: list[bytes] = []
+    size = 0
+    for entry in entries:
+        if pack and (len(pack) == PACK_ITEMS or size + len(entry) > PACK_BYTES):
+            yield pack
+            pack, size = [], 0
+        pack.append(entry)
+        size += len(entry) + 1
+    if pack:
+        yield pack
 
 
 def _header(message: Any, name: str) -> bytes | None:
@@ -398,15 +412,7 @@ class Worker:
         topic = self.assess_topic.get_topic_name()
         headers = [("vitals-src", str(src).encode()), ("vitals-pack", b"1")]
         for p in sorted(out):
-            pack: list[bytes] = []
-            size = 0
-            for entry in out[p]:
-                if pack and (len(pack) == PACK_ITEMS or size + len(entry) > PACK_BYTES):
-                    await self.produce(topic, p, b"[" + b",".join(pack) + b"]", headers=headers)
-                    pack, size = [], 0
-                pack.append(entry)
-                size += len(entry) + 1
-            if pack:
+            for pack in packs(out[p]):
                 await self.produce(topic, p, b"[" + b",".join(pack) + b"]", headers=headers)
 
     async def produce(
@@ -448,8 +454,12 @@ class Worker:
         if not math.isfinite(wm) or part.idle:
             return
         part.last_tick = wm
-        await self.flush()  # the results before this watermark go out first
-        value = encode(Tick(part.partition, wm))
+        await self.broadcast(Tick(part.partition, wm))
+
+    async def broadcast(self, record: Tick | Idle) -> None:
+        """Send a clock record to every assess partition, after the results before it."""
+        await self.flush()
+        value = encode(record)
         topic = self.assess_topic.get_topic_name()
         for p in range(self.settings.assess_partitions):
             await self.produce(topic, p, value)
@@ -461,11 +471,7 @@ class Worker:
         if part.idle or time.monotonic() - part.last_input < self.settings.idle_after:
             return
         part.idle = True
-        await self.flush()
-        value = encode(Idle(part.partition))
-        topic = self.assess_topic.get_topic_name()
-        for p in range(self.settings.assess_partitions):
-            await self.produce(topic, p, value)
+        await self.broadcast(Idle(part.partition))
         log.info("input partition %d idle: left out of the stage-2 watermark", part.partition)
 
     async def dead_letter(self, msg: Any, reason: str, detail: str) -> None:
@@ -478,7 +484,7 @@ class Worker:
             self._dead_letters_declared = True
         limit = self.app.conf.producer_max_request_size
         key, value, headers = dead_letter(msg, reason, detail, limit)
-        if len(headers) and headers[-1][0] == "vitals-truncated":
+        if headers[-1][0] == "vitals-truncated":  # (the mark comes last)
             self.dead_truncated += 1
         await self.produce(self.dead_letters.get_topic_name(), None, value, key, headers=headers)
 
