@@ -37,7 +37,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from monitor.contract import SLUG_PATTERN
+from monitor.contract import SLUG_PATTERN, error_message
 from monitor.detectors.base import DetectorParams, LocalTimeParams
 from monitor.durations import Seconds
 from monitor.resolver import ResolverConfig
@@ -47,11 +47,6 @@ from monitor.timezones import Zone
 Duration = Annotated[Seconds, Field(gt=0)]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 SignalBlocks = dict[str, dict[str, Any]]
-
-
-def _message(err: Any) -> str:
-    """A pydantic error message without its "Value error, " prefix."""
-    return str(err["msg"]).removeprefix("Value error, ")
 
 
 def _check_signal_blocks(blocks: SignalBlocks, where: str) -> None:
@@ -70,7 +65,7 @@ def _check_signal_blocks(blocks: SignalBlocks, where: str) -> None:
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             loc = ".".join(str(p) for p in err["loc"])
-            raise ValueError(f"{where}.{name}.{loc}: {_message(err)}") from None
+            raise ValueError(f"{where}.{name}.{loc}: {error_message(err)}") from None
 
 
 class VersionConfig(BaseModel):
@@ -199,5 +194,5 @@ def load_config(path: Path | None) -> MonitorConfig:
         lines = []
         for err in exc.errors(include_url=False):
             loc = ".".join(str(p) for p in err["loc"])
-            lines.append(f"  {loc}: {_message(err)}" if loc else f"  {_message(err)}")
+            lines.append(f"  {loc}: {error_message(err)}" if loc else f"  {error_message(err)}")
         raise ValueError(f"{path}: invalid config\n" + "\n".join(lines)) from None

@@ -195,6 +195,11 @@ def _field_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "type"
 
 
+def error_message(err: Any) -> str:
+    """A pydantic error's message without the "Value error, " of a validator's raise."""
+    return str(err["msg"]).removeprefix("Value error, ")
+
+
 _FIELD_NAME: Final = re.compile(r"[a-z_][a-z0-9_]{0,63}")
 """An unknown field is named when its name looks like one (a bridge's code), not text."""
 
@@ -224,7 +229,7 @@ def _describe(err: Any) -> tuple[str, str]:
             field,
             "an input value must be a finite number or a short code (no spaces, <= 64 chars)",
         )
-    return field, str(err["msg"]).removeprefix("Value error, ")
+    return field, error_message(err)
 
 
 def _from_validation_error(exc: ValidationError, raw: Any) -> InvalidEvent:
