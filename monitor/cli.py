@@ -242,6 +242,8 @@ def replay(
     for lineno, reason, detail in result.malformed_examples:
         typer.echo(f"{events}:{lineno}: {reason} {detail}", err=True)
     print_summary(out, engine, result)
+    if not result.events:  # an empty or wholly malformed file is a mistake, not a quiet month
+        _fail(f"{events}: no valid event in {result.lines} lines; nothing was replayed", 1)
     seen = {state.key.feature for state in engine.assessor.series.values()}
     unused = sorted((set(cfg.features) | set(cfg.lineage)) - seen)
     if unused and result.events:  # a misspelled feature silently configures nothing

@@ -93,3 +93,19 @@ def test_a_config_feature_the_stream_lacks_is_warned_about(events: Path, tmp_pat
     assert code == 0 and "does not have: inbasket-replly" in output
     config.write_text("features:\n  inbasket-reply: {decision_timeout: 2h}\n")
     assert "does not have" not in _run("replay", events, "--config", config)[1]
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", "not json\n{}\n"])
+def test_a_file_without_a_valid_event_fails(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text(content)
+    alerts = tmp_path / "alerts.jsonl"
+    code, output = _run("replay", path, "--alerts-out", alerts)
+    assert code == 1 and "no valid event" in output
+    assert not alerts.exists()
+
+
+def test_a_file_with_a_valid_event_succeeds(events: Path, tmp_path: Path) -> None:
+    code, output = _run("replay", events, "--alerts-out", tmp_path / "alerts.jsonl")
+    assert code == 0, output
+    assert (tmp_path / "alerts.jsonl").exists()
