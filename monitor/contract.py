@@ -108,8 +108,9 @@ class _EventBase(BaseModel):
 
     @field_validator("schema_version", mode="before")
     @classmethod
-    def _no_bool_version(cls, value: Any) -> Any:
-        if isinstance(value, bool):  # JSON true == 1 in Python; it is not a version
+    def _integer_version(cls, value: Any) -> Any:
+        # JSON true and 1.0 both equal 1 in Python; neither is the version's integer
+        if isinstance(value, bool | float):
             raise ValueError("schema_version must be the integer 1")
         return value
 
