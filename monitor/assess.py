@@ -37,7 +37,7 @@ by years (a bad timestamp) would otherwise tick every series every minute of it.
 A week of silence has long raised no_data; the ticks skipped would only have taught
 no_data more silent hours and decayed site_outlier's counts further."""
 _Target = str | tuple[str, ...]  # a queued item's series: one, or all its rollups
-_VERSIONS = "versions|"  # baselines key prefix: feature -> established versions in order
+_VERSIONS = "versions|"  # baselines key prefix: feature|version -> event time it was established
 _TICKING = frozenset({"site", "feature"})  # roles with time-driven signals (no_data, site_outlier)
 _LINEAGE = "lineage|"  # baselines key prefix: feature|version -> inferred predecessor ("" none)
 
@@ -149,7 +149,7 @@ class Assessor:
         else:
             alerts = state.observe_flag(item, self._factory)
         if state.role in ("exact", "version"):
-            self._record_baselines(state, skey)
+            self._record_baselines(state, skey, item.at)
         elif state.created:  # no baselines in this role
             state.created.clear()
         return alerts
@@ -193,7 +193,7 @@ class Assessor:
             lkey = f"{_LINEAGE}{key.feature}|{key.model_version}"
             pred = self.baselines.get(lkey)
             if pred is None:
-                versions = self.baselines.get(_VERSIONS + key.feature) or []
+                versions = self._established(key.feature)
                 others = [v for v in versions if v != key.model_version]
                 pred = others[-1] if others and key.model_version not in versions else ""
                 self.baselines[lkey] = pred
@@ -204,7 +204,20 @@ class Assessor:
             return None
         return DETECTOR_CLASSES[saved[0]].from_state(saved[1])
 
-    def _record_baselines(self, state: SeriesState, skey: str) -> None:
+    def _established(self, feature: str) -> list[str]:
+        """The feature's established versions, oldest first. Each has its own key, so
+        workers establishing versions at once never overwrite each other's; a list
+        under ``versions|<feature>`` (the layout before) counts as older than those."""
+        prefix = f"{_VERSIONS}{feature}|"
+        keyed = sorted(
+            (self.baselines[k], k[len(prefix) :])
+            for k in list(self.baselines)
+            if k.startswith(prefix)
+        )
+        legacy = self.baselines.get(_VERSIONS + feature) or []
+        return [*legacy, *(v for _, v in keyed if v not in legacy)]
+
+    def _record_baselines(self, state: SeriesState, skey: str, at: float) -> None:
         dets = state.detectors
         slots = self._unrecorded.get(skey)
         if slots is None:
@@ -244,11 +257,9 @@ class Assessor:
                 entry.append(True)  # a third item: provisional
             self.baselines[bkey] = entry
             if state.role == "version" and slot == "acceptance_rate":
-                vkey = _VERSIONS + state.key.feature
-                versions = list(self.baselines.get(vkey) or [])
-                if state.key.model_version not in versions:
-                    versions.append(state.key.model_version)
-                    self.baselines[vkey] = versions
+                vkey = f"{_VERSIONS}{state.key.feature}|{state.key.model_version}"
+                if vkey not in self.baselines:
+                    self.baselines[vkey] = at
         slots[:] = waiting
 
     # -- ownership and state -----------------------------------------------------------------

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import random
 from pathlib import Path
 
 import pytest
 
 from monitor.assess import Assessor
 from monitor.contract import InvalidEvent, parse_event
+from monitor.records import Resolution
 from monitor.resolver import Resolver, ResolverConfig
-from streams.state import AssessPart, ChunkLog, ResolvePart, split_key
+from streams.state import AssessPart, Baselines, ChunkLog, ResolvePart, split_key
 
 SAMPLE = Path(__file__).resolve().parents[2] / "seeds" / "sample" / "events.jsonl"
 
@@ -325,3 +327,45 @@ def test_idle_sources_leave_the_watermark_and_the_checkpoint_keeps_them() -> Non
     _apply(table, part.checkpoint())
     restored = AssessPart(0, Assessor, _entries(table), sources=3, lag=60.0)
     assert restored.idle == {0, 2} and restored.watermark == 2000.0 - 60.0
+
+
+def _feed_one(assessor: Assessor, i: int, version: str, accepted: bool, t: float) -> None:
+    status = "accepted" if accepted else "rejected"
+    res = Resolution(f"s{i}", "f", version, "a", "other", t, t + 30, status, 30.0, None, None,
+                     None)  # fmt: skip
+    for key in res.key.rollups():
+        assessor.process(res, key)
+    assessor.advance(t - 120)
+
+
+def _checkpoint(store: dict, baselines: Baselines) -> None:
+    for key, value in baselines.checkpoint().items():
+        if value is None:
+            store.pop(key, None)
+        else:
+            store[key] = value
+
+
+@pytest.mark.parametrize("order", ["a-then-b", "b-then-a"])
+def test_versions_established_on_two_workers_at_once_are_both_kept(order: str) -> None:
+    """Two workers each establish a version within one checkpoint interval; a later
+    version's predecessor is the latest of them, whichever checkpoint lands last."""
+    rng = random.Random(5)
+    store: dict[bytes, bytes] = {}
+    a, b = Baselines(store), Baselines(store)
+    worker_a, worker_b = Assessor(baselines=a), Assessor(baselines=b)
+    t = 1.7e9
+    for i in range(12_000):  # v1's baseline, on worker A
+        t += 40
+        _feed_one(worker_a, i, "v1", rng.random() < 0.60, t)
+    worker_a.flush()
+    _checkpoint(store, a)
+    _feed_one(worker_a, 20_000, "v2", True, t + 3600)  # inherits v1's: established at once
+    _feed_one(worker_b, 20_001, "v3", True, t + 7200)  # on B, an hour later in event time
+    worker_a.flush(), worker_b.flush()
+    first, second = (a, b) if order == "a-then-b" else (b, a)
+    _checkpoint(store, first)
+    _checkpoint(store, second)
+    _feed_one(worker_a, 20_002, "v4", True, t + 10800)
+    worker_a.flush()
+    assert worker_a.baselines["lineage|f|v4"] == "v3"
