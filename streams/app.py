@@ -285,7 +285,9 @@ class Worker:
         except ImportError:
             return
         self.registry.register(
-            MonitorCollector(lambda: [p.assessor for p in self.assess_parts.values()])
+            MonitorCollector(
+                lambda: [p.assessor for p in self.assess_parts.values() if self.caught_up(p)]
+            )
         )
 
     # -- stage 1: resolve --------------------------------------------------------
@@ -493,6 +495,7 @@ class Worker:
         entries = self._entries(self.resolve_table, p)
         part = self.resolve_parts[p] = ResolvePart(p, self.resolver_config, entries)
         self.restore_seconds["resolve"] = time.perf_counter() - t0
+        self.caught_up(part)  # (the end offset, if the consumer knows it already)
         log.info(
             "resolve partition %d restored: %d entries, seq %d, watermark %s",
             p,
@@ -501,6 +504,30 @@ class Worker:
             part.resolver.watermark,
         )
         return part
+
+    def caught_up(self, part: ResolvePart | AssessPart) -> bool:
+        """Whether ``part``'s counts go on /metrics (see :class:`~streams.state.CatchUp`)."""
+        if part.catch_up.done:
+            return True
+        resolve = isinstance(part, ResolvePart)
+        topic = (self.input_topic if resolve else self.assess_topic).get_topic_name()
+        p = part.partition
+        return part.catch_up.check(
+            part.offset,
+            self.highwater(topic, p),
+            no_records=lambda start, stop: SKIPPED.covers(topic, p, start, stop),
+            idle=resolve and part.idle,
+        )
+
+    def highwater(self, topic: str, partition: int) -> int | None:
+        """The partition's end offset as of the consumer's last fetch (None: unknown)."""
+        from faust.types import TP
+
+        try:
+            hw = self.app.consumer.highwater(TP(topic, partition))
+        except Exception:
+            return None
+        return hw if isinstance(hw, int) else None
 
     # -- stage 2: assess ----------------------------------------------------------
 
@@ -602,6 +629,7 @@ class Worker:
             lag=self.resolver_config.clock_skew,
         )
         self.restore_seconds["assess"] = time.perf_counter() - t0
+        self.caught_up(part)
         log.info(
             "assess partition %d restored: %d entries, watermark %s", p, len(entries), part.advanced
         )

@@ -127,7 +127,7 @@ class PipelineCollector(Collector):
         )
         for stage, topic, parts in topics:
             for p, part in sorted(parts.items()):
-                hw = _highwater(w, topic, p)
+                hw = w.highwater(topic, p)
                 if hw is not None:
                     done = -1 if part.offset is None else part.offset
                     lag.add_metric([topic, str(p)], max(0, hw - done - 1))
@@ -137,6 +137,21 @@ class PipelineCollector(Collector):
         yield lag
         yield wml
 
+        catching = GaugeMetricFamily(
+            "vitals_worker_catching_up",
+            "1 while a partition rebuilt from its checkpoint re-applies what its topic"
+            " held; its counts are left out of /metrics until then.",
+            labels=["stage", "partition"],
+        )
+        shown = set()
+        for stage, _, parts in topics:
+            for p, part in sorted(parts.items()):
+                ok = w.caught_up(part)
+                catching.add_metric([stage, str(p)], 0.0 if ok else 1.0)
+                if ok and stage == "resolve":
+                    shown.add(p)
+        yield catching
+
         # Resolver counters of the owned input partitions (checkpointed: they
         # survive restarts exactly, so they are the count of unique events).
         for name in COUNTERS:
@@ -144,7 +159,8 @@ class PipelineCollector(Collector):
                 f"vitals_resolver_{name}", f"Resolver counter {name!r}.", labels=["partition"]
             )
             for p, part in sorted(w.resolve_parts.items()):
-                fam.add_metric([str(p)], part.counters.get(name, 0))
+                if p in shown:
+                    fam.add_metric([str(p)], part.counters.get(name, 0))
             yield fam
         open_ = GaugeMetricFamily(
             "vitals_resolver_open_suggestions",
@@ -154,13 +170,3 @@ class PipelineCollector(Collector):
         for p, part in sorted(w.resolve_parts.items()):
             open_.add_metric([str(p)], len(part.maps["suggestions"]))
         yield open_
-
-
-def _highwater(w: Any, topic: str, partition: int) -> int | None:
-    from faust.types import TP
-
-    try:
-        hw = w.app.consumer.highwater(TP(topic, partition))
-    except Exception:
-        return None
-    return hw if isinstance(hw, int) else None

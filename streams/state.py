@@ -149,6 +149,50 @@ def _legacy_value(raw: bytes, gen: int) -> Any:
     return env["v"] if env["g"] <= gen else env["o"]
 
 
+class CatchUp:
+    """Whether a partition rebuilt from its checkpoint has re-applied every record
+    its topic held when it was rebuilt.
+
+    Until then its counts may be below the ones scraped from this or another
+    worker before a crash (the state is the last checkpoint's, or empty), and
+    Prometheus reads any drop of a counter as a reset to zero: ``rate()`` would
+    count everything again. So /metrics leaves the partition's counts out until
+    it has caught up with ``target``, the topic's end offset when first known.
+    """
+
+    __slots__ = ("done", "target")
+
+    def __init__(self) -> None:
+        self.target: int | None = None
+        self.done = False
+
+    def check(
+        self,
+        offset: int | None,
+        end: int | None,
+        *,
+        no_records: Callable[[int, int], bool] | None = None,
+        idle: bool = False,
+    ) -> bool:
+        """Done once ``offset`` (the last applied, None for none) reaches the end
+        offset first seen, or the offsets left hold no record (``no_records(start,
+        stop)``: a transaction's commit marker ends the topic), or the consumer has
+        had nothing to deliver for a while (``idle``)."""
+        if self.done:
+            return True
+        if self.target is None:
+            if end is None:
+                return False
+            self.target = end
+        start = (-1 if offset is None else offset) + 1
+        self.done = (
+            idle
+            or start >= self.target
+            or (no_records is not None and no_records(start, self.target))
+        )
+        return self.done
+
+
 class ResolvePart:
     """Stage-1 state of one input partition: a Resolver over DirtyDicts, plus
     ``seq`` (messages emitted to stage 2 so far; stage 2 drops re-sent ones).
@@ -218,6 +262,7 @@ class ResolvePart:
         self.resolver = Resolver(config, counters=counters, **self.maps)
         self.changed = False  # counters/seq changed since the last checkpoint
         self.offset: int | None = meta.get("offset")  # last input offset applied
+        self.catch_up = CatchUp()
 
     def checkpoint(self) -> dict[bytes, bytes | None]:
         """Writes for everything changed since the last call, in order: the new
@@ -316,6 +361,7 @@ class AssessPart:
         self.has_items: bool = bool(meta.get("has_items", False))
         self.changed = False
         self.offset: int | None = meta.get("offset")  # last assess-topic offset applied
+        self.catch_up = CatchUp()
 
     @property
     def watermark(self) -> float:

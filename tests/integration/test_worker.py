@@ -401,3 +401,46 @@ def _move_committed_offsets(bootstrap: str, group: str, topic: str, by: int) -> 
     finally:
         admin.close()
         consumer.close()
+
+
+_COUNTERS = ("vitals_resolver_", "vitals_suggestions_", "vitals_flagged_suggestions_")
+
+
+def test_counters_never_go_back_across_a_crash(setup) -> None:
+    """After a SIGKILL the state is the last checkpoint's, below what was scraped
+    before it. Prometheus reads any drop of a counter as a reset to zero, so
+    rate() would count everything again: a restarted worker shows a partition's
+    counts only once it has re-applied what its topic held."""
+    config = Path(setup["tmp"]) / "worker.yaml"
+    settings = json.loads(config.read_text())
+    config.write_text(
+        json.dumps({**settings, "checkpoint_interval": 600.0})
+    )  # none before the kill
+    events = good_events(1500)
+    w = setup["worker"]()
+    setup["send"](events)
+    w.wait(lambda m: m.get("vitals_resolver_events_total", 0) >= len(events))
+    w.wait(lambda m: m.get("vitals_suggestions_total", 0) >= 3 * len(events) // 2)
+    before = {
+        k: v
+        for k, v in w.samples().items()
+        if k[0].startswith(_COUNTERS) and k[0].endswith("_total")
+    }
+    assert before and not w.metrics().get("vitals_worker_checkpoints_total")
+    w.stop(signal.SIGKILL)
+
+    w2 = setup["worker"]()
+    seen: dict = {}  # lowest value scraped per counter sample after the restart
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        samples = w2.samples()
+        for k, v in samples.items():
+            if k in before:
+                seen[k] = min(seen.get(k, v), v)
+        if seen.keys() == before.keys() and all(samples.get(k) == v for k, v in before.items()):
+            break
+        time.sleep(0.01)
+    dropped = {k: (before[k], v) for k, v in seen.items() if v < before[k]}
+    assert not dropped, sorted(dropped.items())[:5]
+    assert seen.keys() == before.keys(), before.keys() - seen.keys()
+    assert w2.metrics().get("vitals_worker_catching_up", 0) == 0

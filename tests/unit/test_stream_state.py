@@ -13,7 +13,7 @@ from monitor.assess import Assessor
 from monitor.contract import InvalidEvent, parse_event
 from monitor.records import Resolution
 from monitor.resolver import Resolver, ResolverConfig
-from streams.state import AssessPart, Baselines, ChunkLog, ResolvePart, split_key
+from streams.state import AssessPart, Baselines, CatchUp, ChunkLog, ResolvePart, split_key
 
 SAMPLE = Path(__file__).resolve().parents[2] / "seeds" / "sample" / "events.jsonl"
 
@@ -369,3 +369,18 @@ def test_versions_established_on_two_workers_at_once_are_both_kept(order: str) -
     _feed_one(worker_a, 20_002, "v4", True, t + 10800)
     worker_a.flush()
     assert worker_a.baselines["lineage|f|v4"] == "v3"
+
+
+def test_a_rebuilt_partition_is_caught_up_only_past_the_end_first_seen() -> None:
+    c = CatchUp()
+    assert not c.check(None, None)  # end unknown: not yet
+    assert not c.check(None, 100)  # end 100 noted, nothing applied
+    assert not c.check(98, 250)  # still short of the end first seen (not the new one)
+    assert c.check(99, 250) and c.check(10, None)  # reached: latched
+
+
+def test_a_partition_ending_in_a_transaction_marker_is_caught_up() -> None:
+    c = CatchUp()
+    assert not c.check(97, 100, no_records=lambda start, stop: False)
+    assert c.check(97, 100, no_records=lambda start, stop: (start, stop) == (98, 100))
+    assert CatchUp().check(5, 100, idle=True)
