@@ -215,13 +215,22 @@ def replay(
         Path | None,
         typer.Option("--truth", exists=True, dir_okay=False, help="Score against truth.json."),
     ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write <signal>.png here: each detector's statistic over time, alerts,"
+            " truth; and print how close each signal came to firing.",
+        ),
+    ] = None,
 ) -> None:
-    """Replay a recorded stream in process: summary, alert log, optional scoring."""
+    """Replay a recorded stream in process: summary, alert log, optional scoring and plots."""
     import json
 
     from monitor.replay import replay_file
-    from monitor.report import print_score, print_summary
+    from monitor.report import print_peaks, print_score, print_summary
     from monitor.scoring import TruthError, load_truth, truth_mismatch
+    from monitor.trace import Trace
 
     cfg = _load_config(config)
     # Everything that can be refused is checked before the replay, not after it.
@@ -233,11 +242,18 @@ def replay(
             truth_doc = load_truth(truth)
         except TruthError as exc:
             _fail(exc)
+    if plot is not None:
+        _output_dir(plot, "--plot")
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            _fail("--plot needs matplotlib: pip install 'vitals[plots]'")
+    trace = Trace() if plot is not None else None
     size = events.stat().st_size
     with _progress() as progress:
         task = progress.add_task(f"replay {events.name} (bytes)", total=size)
         engine, result = replay_file(
-            events, cfg, on_progress=lambda n: progress.update(task, completed=n)
+            events, cfg, on_progress=lambda n: progress.update(task, completed=n), trace=trace
         )
     for lineno, reason, detail in result.malformed_examples:
         typer.echo(f"{events}:{lineno}: {reason} {detail}", err=True)
@@ -260,6 +276,15 @@ def replay(
         for problem in truth_mismatch(truth_doc, result.lines, engine.resolver.clock):
             _warn(f"{truth}: {problem}")
         print_score(out, events, cfg, result, truth, truth_doc)
+    if plot is not None and trace is not None:
+        from monitor.plots import plot_signals
+
+        print_peaks(out, trace.peaks(), result.alerts)
+        try:
+            paths = plot_signals(trace, result.alerts, plot, truth_doc or None)
+        except OSError as exc:
+            _fail(f"--plot {plot}: {exc.strerror}", 1)
+        out.print(f"plots: {len(paths)} PNG files in {plot}", markup=False)
 
 
 @app.command()

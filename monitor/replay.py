@@ -21,6 +21,7 @@ from monitor.contract import MAX_EVENT_BYTES, InvalidEvent, parse_event
 from monitor.detectors.base import Detector
 from monitor.records import Alert, Flag, Resolution
 from monitor.resolver import Resolver
+from monitor.trace import Trace
 
 MAX_EXAMPLES = 20
 BOM = b"\xef\xbb\xbf"
@@ -42,7 +43,8 @@ class Replay:
     """Drive resolver and assessor over an iterable of raw lines.
 
     ``on_alert`` is called for each alert as it happens; ``on_progress`` with
-    the number of bytes consumed so far (for progress bars and live views).
+    the number of bytes consumed so far (for progress bars and live views);
+    ``trace`` samples every detector's statistic as event time passes (plots).
     """
 
     def __init__(
@@ -51,6 +53,7 @@ class Replay:
         *,
         on_alert: Callable[[Alert], None] | None = None,
         override: tuple[type[Detector], frozenset[str]] | None = None,
+        trace: Trace | None = None,
     ) -> None:
         self.config = config or MonitorConfig()
         self.resolver = Resolver(self.config.resolver_config)
@@ -58,6 +61,7 @@ class Replay:
         self.result = ReplayResult()
         self._on_alert = on_alert
         self._lag = self.config.resolver.clock_skew
+        self.trace = trace
 
     def feed_line(self, lineno: int, raw: bytes) -> None:
         res = self.result
@@ -81,6 +85,8 @@ class Replay:
         wm = self.resolver.watermark - self._lag
         if wm > assessor.watermark:
             self._emit(assessor.advance(wm))
+            if self.trace is not None:
+                self.trace.sample(assessor.watermark, assessor)
 
     def _emit(self, alerts: list[Alert]) -> None:
         if not alerts:
@@ -94,6 +100,8 @@ class Replay:
         """End of input: finalize decided suggestions and apply everything queued."""
         self._dispatch(self.resolver.finish())
         self._emit(self.assessor.flush())
+        if self.trace is not None:
+            self.trace.sample(self.assessor.watermark, self.assessor)
         self.result.resolver_counters = self.resolver.counters
         return self.result
 
@@ -138,7 +146,8 @@ def replay_file(
     on_alert: Callable[[Alert], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
     override: tuple[type[Detector], frozenset[str]] | None = None,
+    trace: Trace | None = None,
 ) -> tuple[Replay, ReplayResult]:
-    engine = Replay(config, on_alert=on_alert, override=override)
+    engine = Replay(config, on_alert=on_alert, override=override, trace=trace)
     result = engine.run(read_lines(path), on_progress)
     return engine, result

@@ -13,6 +13,7 @@ from monitor.config import MonitorConfig
 from monitor.records import Alert, to_rfc3339
 from monitor.replay import Replay, ReplayResult, replay_file
 from monitor.scoring import Score, load_truth, score
+from monitor.trace import Peak
 
 
 def print_summary(out: Console, engine: Replay, result: ReplayResult) -> None:
@@ -51,6 +52,24 @@ def print_timeline(out: Console, alerts: list[Alert], title: str = "alert timeli
         series = f"{a.feature}|{a.model_version}|{a.site}" + (f" [{a.input}]" if a.input else "")
         table.add_row(to_rfc3339(a.at), a.state, a.signal, series, f"{a.value:.4g}",
                       f"{a.threshold:.4g}", a.detector)  # fmt: skip
+    out.print(table)
+
+
+def print_peaks(out: Console, peaks: list[Peak], alerts: list[Alert]) -> None:
+    """How close each signal came to firing: its headroom on this stream. A peak at or
+    above 1 without an alert was held back by the detector's gates (minimum effect,
+    enough recent data)."""
+    fired: dict[str, int] = {}
+    for a in alerts:
+        if a.state == "firing":
+            fired[a.signal] = fired.get(a.signal, 0) + 1
+    table = Table(title="closest to firing: peak of statistic / threshold")
+    for col in ("signal", "peak", "series", "at", "alerts"):
+        table.add_column(col, justify="right" if col in ("peak", "alerts") else "left")
+    for p in peaks:
+        table.add_row(
+            p.signal, f"{p.ratio:.2f}", p.series, to_rfc3339(p.at), str(fired.get(p.signal, 0))
+        )
     out.print(table)
 
 

@@ -43,7 +43,8 @@ class Score:
         return sum(d.delay is None for d in self.detections)
 
 
-def _ts(text: str | None) -> float:
+def truth_time(text: str | None) -> float:
+    """A truth file's RFC 3339 time as epoch seconds (None: +inf, no end)."""
     return math.inf if text is None else datetime.fromisoformat(text).timestamp()
 
 
@@ -98,7 +99,7 @@ def truth_mismatch(truth: dict[str, Any], lines: int, last_event_at: float) -> l
     problems = []
     if truth.get("lines") is not None and truth["lines"] != lines:
         problems.append(f"describes {truth['lines']} lines; this stream has {lines}")
-    if truth.get("start") and last_event_at < _ts(truth["start"]):
+    if truth.get("start") and last_event_at < truth_time(truth["start"]):
         problems.append("its scenario starts after the last event of this stream")
     return problems
 
@@ -120,7 +121,7 @@ def score(alerts: list[Alert], truth: dict[str, Any], grace: float = GRACE) -> S
     matched: set[int] = set()
     detections = []
     for d in truth.get("degradations", []):
-        start, end = _ts(d["start"]), _ts(d.get("end")) + grace
+        start, end = truth_time(d["start"]), truth_time(d.get("end")) + grace
         hits = [(i, a) for i, a in enumerate(firing) if start <= a.at <= end and _covers(d, a)]
         matched.update(i for i, _ in hits)
         first = min(hits, key=lambda h: h[1].at)[1] if hits else None
