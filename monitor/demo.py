@@ -3,7 +3,8 @@
 No broker: the replay engine runs in process while prometheus-client serves
 the monitor's current state on ``/metrics``; a live table shows the series
 with firing alerts, and the run ends with the alert timeline against the
-scenario's ground truth.
+scenario's ground truth, how close each signal came to firing, and a plot per
+signal in ``<out>/plots``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from monitor.collector import MonitorCollector
 from monitor.config import MonitorConfig
 from monitor.records import Alert, to_rfc3339
 from monitor.replay import Replay, read_lines
-from monitor.report import print_score, print_summary, print_timeline
+from monitor.report import print_peaks, print_score, print_summary, print_timeline
+from monitor.scoring import load_truth
 from monitor.simulate import ScenarioSpec, simulate
+from monitor.trace import Trace
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "seeds" / "config-break.yaml"
 """The embedded default: the checkout's seed, whatever the working directory."""
@@ -54,7 +57,7 @@ def run_demo(
     sim = simulate(spec, out_dir)
     out.print(f"simulated {spec.name}: {sim.lines} lines -> {sim.events_path}", markup=False)
     alerts: list[Alert] = []
-    engine = Replay(config, on_alert=alerts.append)
+    engine = Replay(config, on_alert=alerts.append, trace=Trace())
     registry = CollectorRegistry()
     registry.register(MonitorCollector(lambda: [engine.assessor]))
     server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
@@ -77,7 +80,24 @@ def run_demo(
             live.update(_live_view(engine, alerts))
         print_summary(out, engine, result)
         print_timeline(out, [a for a in result.alerts])
-        print_score(out, sim.events_path, config, result, sim.truth_path)
+        truth = load_truth(sim.truth_path)
+        print_score(out, sim.events_path, config, result, sim.truth_path, truth)
+        _plots(engine, result.alerts, out_dir / "plots", truth, out)
     finally:
         server.shutdown()
     return 0
+
+
+def _plots(engine: Replay, alerts: list[Alert], where: Path, truth: dict, out: Console) -> None:
+    if engine.trace is None:
+        return
+    print_peaks(out, engine.trace.peaks(), alerts)
+    try:
+        import matplotlib  # noqa: F401  (the 'plots' extra)
+    except ImportError:
+        out.print("plots skipped: pip install 'vitals[plots]'")
+        return
+    from monitor.plots import plot_signals
+
+    paths = plot_signals(engine.trace, alerts, where, truth)
+    out.print(f"plots: {len(paths)} PNG files in {where}", markup=False)
