@@ -10,6 +10,7 @@ same event-time alert timeline.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -17,7 +18,14 @@ from pathlib import Path
 
 from monitor.assess import Assessor
 from monitor.config import MonitorConfig
-from monitor.contract import MAX_EVENT_BYTES, InvalidEvent, parse_event
+from monitor.contract import (
+    MAX_EVENT_BYTES,
+    Feedback,
+    InvalidEvent,
+    Outcome,
+    Suggestion,
+    parse_event,
+)
 from monitor.detectors.base import Detector
 from monitor.records import Alert, Flag, Resolution
 from monitor.resolver import Resolver
@@ -25,6 +33,16 @@ from monitor.trace import Trace
 
 MAX_EXAMPLES = 20
 BOM = b"\xef\xbb\xbf"
+HOLD_AHEAD = 86400.0
+"""An event more than this ahead of every event before it is held back. The first
+event after a long silence is confirmed by the next one (within this of it) and
+applied; a lone event from a wrong clock would move the watermark past every
+later event, and they would all count as too late. (The worker judges events by
+its wall clock instead: its ``max_ahead``.)"""
+CONTRADICTED_AFTER = 100
+"""A held event is dropped, as ``future_time``, once this many events near the
+stream's clock have followed it."""
+MAX_HELD = 64
 
 
 @dataclass
@@ -62,6 +80,8 @@ class Replay:
         self._on_alert = on_alert
         self._lag = self.config.resolver.clock_skew
         self.trace = trace
+        self._held: list[tuple[int, float, Suggestion | Outcome | Feedback]] = []
+        self._strikes = 0  # events near the clock since the first held one
 
     def feed_line(self, lineno: int, raw: bytes) -> None:
         res = self.result
@@ -75,8 +95,45 @@ class Replay:
             if len(res.malformed_examples) < MAX_EXAMPLES:
                 res.malformed_examples.append((lineno, exc.reason, str(exc)))
             return
-        res.events += 1
+        at = event.occurred_at.timestamp()
+        clock = self.resolver.clock
+        if at > clock + HOLD_AHEAD and math.isfinite(clock):
+            if any(abs(at - h) <= HOLD_AHEAD for _, h, _ in self._held):
+                self._release()  # confirmed: the stream moved on
+                self._feed(event)
+                return
+            self._held.append((lineno, at, event))
+            if len(self._held) > MAX_HELD:
+                self._drop(self._held.pop(0))
+            return
+        self._feed(event)
+        if self._held:
+            self._strikes += 1
+            if min(h for _, h, _ in self._held) <= self.resolver.clock + HOLD_AHEAD:
+                self._release()  # the stream caught up with them
+            elif self._strikes >= CONTRADICTED_AFTER:
+                for held in self._held:
+                    self._drop(held)
+                self._held, self._strikes = [], 0
+
+    def _feed(self, event: Suggestion | Outcome | Feedback) -> None:
+        self.result.events += 1
         self._dispatch(self.resolver.process(event))
+
+    def _release(self) -> None:
+        held, self._held, self._strikes = self._held, [], 0
+        for _, _, event in held:
+            self._feed(event)
+
+    def _drop(self, held: tuple[int, float, Suggestion | Outcome | Feedback]) -> None:
+        lineno, at, _ = held
+        res = self.result
+        res.malformed["future_time"] += 1
+        if len(res.malformed_examples) < MAX_EXAMPLES:
+            ahead = (at - self.resolver.clock) / 3600
+            res.malformed_examples.append((lineno, "future_time", (
+                f"occurred_at {ahead:.0f} h ahead of the stream, and the "
+                f"{CONTRADICTED_AFTER} events after it were not: a wrong clock?")))  # fmt: skip
 
     def _dispatch(self, items: Iterable[Resolution | Flag]) -> None:
         assessor = self.assessor
@@ -97,7 +154,9 @@ class Replay:
                 self._on_alert(alert)
 
     def finish(self) -> ReplayResult:
-        """End of input: finalize decided suggestions and apply everything queued."""
+        """End of input: finalize decided suggestions and apply everything queued.
+        Events still held back are applied: nothing came after them to contradict."""
+        self._release()
         self._dispatch(self.resolver.finish())
         self._emit(self.assessor.flush())
         if self.trace is not None:
