@@ -33,6 +33,7 @@ the rebuild.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from bisect import bisect_left
@@ -42,6 +43,8 @@ from typing import Any
 import aiokafka.consumer.fetcher as aiokafka_fetcher
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from intervaltree import IntervalTree
+
+log = logging.getLogger("vitals.worker")
 
 READ_TIMEOUT = 30.0  # seconds to read one missing range before giving up (raises)
 READ_AHEAD = 5000  # offsets past a requested range kept from the same fetches
@@ -66,6 +69,7 @@ class RangeReader:
         """(topic, partition) -> (lo, hi, records, their offsets): every record at
         lo <= offset < hi."""
         self.fetched_ranges = 0  # ranges that needed the broker (the rest came from _known)
+        self.lost = 0  # offsets of requested ranges that retention deleted before the read
 
     def read(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
         """The records at offsets ``start <= offset < end``, in order (fewer only when
@@ -105,6 +109,21 @@ class RangeReader:
         consumer = self._consumer
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
+        # Offsets before the log start are gone: events lost, not markers. Counted and
+        # logged, since nothing can bring them back (retention shorter than an outage).
+        log_start = consumer.beginning_offsets([tp])[tp]
+        if log_start > start:
+            gone = min(log_start, end) - start
+            self.lost += gone
+            log.error(
+                "%s[%d]: offsets %d..%d were deleted by retention before they could be "
+                "read back: %d records lost",
+                topic,
+                partition,
+                start,
+                min(log_start, end) - 1,
+                gone,
+            )
         consumer.seek(tp, start)
         records: list[Any] = []
         deadline = time.monotonic() + READ_TIMEOUT

@@ -66,6 +66,12 @@ class PipelineCollector(Collector):
             value=w.gap_records,
         )
         yield CounterMetricFamily(
+            "vitals_worker_gap_records_lost",
+            "Offsets of skipped ranges that retention deleted before the read-back: events"
+            " lost (the topic's retention was shorter than the worker's outage).",
+            value=w.range_reader.lost,
+        )
+        yield CounterMetricFamily(
             "vitals_worker_redelivered_dropped",
             "Stage-2 messages dropped as re-sent by a restarted stage 1.",
             value=w.dropped_duplicates,

@@ -80,7 +80,9 @@ def test_a_range_retention_began_to_delete_reads_what_is_left(
     reader = RangeReader({"bootstrap_servers": kafka_bootstrap})
     try:
         assert [r.offset for r in reader.read(topic, 0, 5, 15)] == list(range(10, 15))
+        assert reader.lost == 5  # offsets 5..9: counted as lost, not taken for markers
         assert [r.value for r in reader.read(topic, 0, 15, 18)] == [b"15", b"16", b"17"]
+        assert reader.lost == 5
     finally:
         reader.close()
 
