@@ -716,6 +716,16 @@ class Worker:
             await self.app.crash(exc)
             raise
 
+    async def checkpoint_while_stopping(self, every: float = 0.1) -> None:
+        """Checkpoint until cancelled: run while faust stops (see :class:`VitalsApp`)."""
+        while self.failed is None:
+            try:
+                await self.checkpoint()
+            except Exception as exc:  # nothing acked: a restart resumes from the last one
+                log.critical("final checkpoint failed: %s: %s", type(exc).__name__, exc)
+                return
+            await asyncio.sleep(every)
+
     async def maybe_checkpoint(self) -> None:
         if len(self.pending) >= self.settings.checkpoint_events and not self.lock.locked():
             await self.checkpoint()
@@ -778,6 +788,24 @@ class Worker:
         )
 
 
+class VitalsApp(faust.App):
+    """faust's App, checkpointing while it stops. On stop faust waits until every
+    event processed is acked (``stream_wait_empty``), and only a checkpoint acks
+    them, but the checkpoint timer stops with the app: a SIGTERM before the next
+    checkpoint waited until the supervisor killed the worker, state and all."""
+
+    vitals: Worker
+
+    async def on_stop(self) -> None:
+        worker = getattr(self, "vitals", None)
+        task = None if worker is None else asyncio.ensure_future(worker.checkpoint_while_stopping())
+        try:
+            await super().on_stop()
+        finally:
+            if task is not None:
+                task.cancel()
+
+
 def create_app(
     settings: WorkerSettings,
     *,
@@ -790,7 +818,7 @@ def create_app(
     if make_assessor is None:
         make_assessor = _assessor_factory(config)
     n_input = input_partitions or input_partition_count(settings)
-    app = faust.App(
+    app = VitalsApp(
         settings.app_id,
         broker=[f"kafka://{h}" for h in settings.kafka.servers],
         broker_credentials=settings.broker_credentials(),

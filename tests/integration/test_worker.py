@@ -444,3 +444,45 @@ def test_counters_never_go_back_across_a_crash(setup) -> None:
     assert not dropped, sorted(dropped.items())[:5]
     assert seen.keys() == before.keys(), before.keys() - seen.keys()
     assert w2.metrics().get("vitals_worker_catching_up", 0) == 0
+
+
+def _delete_all_input(setup: dict) -> None:
+    """What retention does to a topic: every record up to the end is gone."""
+    from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+
+    tps = [TopicPartition(setup["input"], p) for p in (0, 1)]
+    consumer = KafkaConsumer(bootstrap_servers=setup["bootstrap"])
+    ends = consumer.end_offsets(tps)
+    consumer.close()
+    admin = KafkaAdminClient(bootstrap_servers=setup["bootstrap"])
+    try:
+        admin.delete_records(ends)
+    finally:
+        admin.close()
+
+
+def _stop_cleanly(w: WorkerProcess) -> float:
+    began = time.monotonic()
+    w.stop(signal.SIGTERM, timeout=60)
+    assert w.proc is not None and w.proc.returncode == 0, (w.proc.returncode, w.tail())
+    return time.monotonic() - began
+
+
+def test_sigterm_right_after_input_checkpoints_it_and_exits(setup) -> None:
+    """faust waits at shutdown until every processed event is acked, and only a
+    checkpoint acks: the timer that runs them stops first. A SIGTERM before the
+    next checkpoint hung until the supervisor killed the worker, and its state
+    was lost with it."""
+    w = setup["worker"]()
+    setup["send"](good_events(20))
+    w.wait(lambda m: m.get("vitals_resolver_events_total", 0) >= 40)
+    assert _stop_cleanly(w) < 20
+    _delete_all_input(setup)  # nothing can be re-delivered: the state must have it all
+    setup["send"](good_events(5, start=20) + good_events(3))  # 6 events seen before the stop
+    w2 = setup["worker"]()
+    w2.wait(lambda m: m.get("vitals_resolver_events_total", 0) >= 56, timeout=90)
+    time.sleep(2)
+    m = w2.metrics()
+    assert m["vitals_resolver_events_total"] == 56, interesting(m)
+    assert m["vitals_resolver_duplicates_total"] == 6, interesting(m)  # remembered
+
