@@ -485,4 +485,3 @@ def test_sigterm_right_after_input_checkpoints_it_and_exits(setup) -> None:
     m = w2.metrics()
     assert m["vitals_resolver_events_total"] == 56, interesting(m)
     assert m["vitals_resolver_duplicates_total"] == 6, interesting(m)  # remembered
-
