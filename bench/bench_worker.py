@@ -14,7 +14,7 @@ Method (one run, one broker, figures as a ratio):
 3. A ``python -m streams worker`` subprocess (2 assess partitions, fresh
    consumer group) is started on the written topic. Its start-up and group
    join are not timed: /metrics is polled every 0.05 s, and the clock starts
-   at the first poll that shows resolved events (``c1`` of them; the rate is
+   at the first poll that shows processed input (``c1`` messages; the rate is
    taken over the remaining ``2 N - c1``).
 4. The clock stops when the worker is done through **both stages**: the
    resolver counted all ``2 N`` events and the internal assess topic has no
@@ -38,7 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bootstrap
-from bench.worker_harness import Bench, event_pairs, resolved, wait_both_stages
+from bench.worker_harness import Bench, event_pairs, processed, wait_both_stages
 
 
 async def bare_consumer(servers: str, topic: str, n: int) -> float:
@@ -76,8 +76,8 @@ def main() -> None:
         bare_s = asyncio.run(bare_consumer(servers, bench.topic, n))
         w = bench.worker(assess_partitions=2)
         w.start()
-        m = w.wait(lambda m: resolved(m) > 0, timeout=120, every=0.05)
-        t1, c1 = time.perf_counter(), resolved(m)
+        m = w.wait(lambda m: processed(m) > 0, timeout=120, every=0.05)
+        t1, c1 = time.perf_counter(), processed(m)
         done = wait_both_stages([w], n, timeout=max(120, n / 200))
         worker_s = done - t1
         m = w.metrics()

@@ -301,6 +301,13 @@ class WorkerProc:
             self.proc.wait()
 
 
+def processed(m: dict[str, float]) -> float:
+    """Input messages this worker process has handled so far (shown from the start:
+    the checkpointed resolver counters of a partition are left off /metrics until
+    it has caught up with what its topic held when it was assigned)."""
+    return m.get('vitals_worker_events_total{stage="resolve"}', 0.0)
+
+
 def resolved(m: dict[str, float]) -> float:
     """Input events counted by the resolver (unique, checkpointed)."""
     return m.get("vitals_resolver_events_total", 0.0)
