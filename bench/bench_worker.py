@@ -10,7 +10,9 @@ Method (one run, one broker, figures as a ratio):
    ``--transactions SIZE``: by a transactional producer, SIZE events per commit;
    every commit marker is an offset gap the worker must account for).
 2. Baseline: a bare ``aiokafka.AIOKafkaConsumer`` (no group, ``getmany``)
-   reads the ``2 N`` messages from the start of the topic.
+   reads the ``2 N`` messages from the start of the topic. Then a faust agent
+   that does nothing but count them (``bench/faust_noop.py``, fresh group)
+   shows what faust's own per-message machinery leaves of that rate.
 3. A ``python -m streams worker`` subprocess (2 assess partitions, fresh
    consumer group) is started on the written topic. Its start-up and group
    join are not timed: /metrics is polled every 0.05 s, and the clock starts
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 import time
 from pathlib import Path
@@ -39,6 +42,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import bootstrap
 from bench.worker_harness import Bench, event_pairs, processed, wait_both_stages
+
+
+def faust_noop(servers: str, topic: str, n: int) -> float:
+    """Seconds from the first to the *n*-th message for a faust agent that only counts
+    (bench/faust_noop.py, a subprocess: faust wants its own event loop and worker)."""
+    import subprocess
+
+    script = Path(__file__).with_name("faust_noop.py")
+    out = subprocess.run(
+        [sys.executable, str(script), servers, topic, str(n)],
+        capture_output=True,
+        text=True,
+        timeout=max(120, n / 500),
+        check=False,
+    )
+    found = re.search(r"(\d+\.\d+) \d+\s*$", out.stdout)  # (after mode's spinner codes)
+    if found is None:
+        raise SystemExit(f"faust_noop.py failed: {out.stdout[-500:]} {out.stderr[-2000:]}")
+    return float(found.group(1))
 
 
 async def bare_consumer(servers: str, topic: str, n: int) -> float:
@@ -74,6 +96,7 @@ def main() -> None:
     try:
         n = bench.produce(event_pairs(args.n_suggestions), args.transactions)
         bare_s = asyncio.run(bare_consumer(servers, bench.topic, n))
+        noop_s = faust_noop(servers, bench.topic, n)
         w = bench.worker(assess_partitions=2)
         w.start()
         m = w.wait(lambda m: processed(m) > 0, timeout=120, every=0.05)
@@ -89,6 +112,11 @@ def main() -> None:
     txn = f", {args.transactions} per transaction" if args.transactions else ""
     print(f"events: {n} (2 input partitions, 2 assess partitions{txn}; offset gaps: {gaps:.0f})")
     print(f"bare aiokafka consumer       : {bare_s:7.2f} s  {n / bare_s:9.0f} ev/s")
+    noop = (n - 1) / noop_s
+    print(
+        f"faust agent that only counts : {noop_s:7.2f} s  {noop:9.0f} ev/s"
+        f"   (ratio to bare: {noop / (n / bare_s):.3f}, the ceiling for any faust worker)"
+    )
     print(
         f"vitals worker (both stages)  : {worker_s:7.2f} s  {rate:9.0f} ev/s"
         f"   (timed over {n - c1:.0f} events; stage-2 messages: {stage2:.0f})"
