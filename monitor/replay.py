@@ -43,6 +43,7 @@ CONTRADICTED_AFTER = 100
 """A held event is dropped, as ``future_time``, once this many events near the
 stream's clock have followed it."""
 MAX_HELD = 64
+"""Events held at once, at most (beyond: the oldest is dropped as ``future_time``)."""
 
 
 @dataclass
