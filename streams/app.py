@@ -82,7 +82,12 @@ on top of it double-applies them. So instead:
    rebuilt from the table entries with its prefix on its first use. On revoke,
    Faust waits for every processed event to be acked (``stream_wait_empty``),
    i.e. for the next checkpoint, commits, and then the partition's state is
-   dropped (and its series disappear from /metrics).
+   dropped (and its series disappear from /metrics). On stop it waits the same
+   way, after its timers have stopped: :class:`VitalsApp` keeps checkpointing
+   meanwhile, so a SIGTERM ends with the state checkpointed and exit 0. A
+   partition rebuilt from its checkpoint shows its counts on /metrics only once
+   it has caught up (:class:`~streams.state.CatchUp`): after a crash they would
+   otherwise go back, which Prometheus reads as a counter reset.
 6. A message at an offset beyond the next one after the state's means the
    consumer skipped records (faust can, across a rebalance, and then commits
    past them as a "gap"): the missing range is read back from the broker and
