@@ -243,11 +243,11 @@ def replay(
         except TruthError as exc:
             _fail(exc)
     if plot is not None:
+        from monitor import plots
+
         _output_dir(plot, "--plot")
-        try:
-            import matplotlib  # noqa: F401
-        except ImportError:
-            _fail("--plot needs matplotlib: pip install 'vitals[plots]'")
+        if not plots.available():
+            _fail(f"--plot needs matplotlib: {plots.INSTALL_HINT}")
     trace = Trace() if plot is not None else None
     size = events.stat().st_size
     with _progress() as progress:
@@ -262,7 +262,7 @@ def replay(
         _fail(f"{events}: no valid event in {result.lines} lines; nothing was replayed", 1)
     seen = {state.key.feature for state in engine.assessor.series.values()}
     unused = sorted((set(cfg.features) | set(cfg.lineage)) - seen)
-    if unused and result.events:  # a misspelled feature silently configures nothing
+    if unused:  # a misspelled feature silently configures nothing
         _warn(f"the config names features this stream does not have: {', '.join(unused)}")
     if alerts_out is not None:
         try:

@@ -57,7 +57,8 @@ def run_demo(
     sim = simulate(spec, out_dir)
     out.print(f"simulated {spec.name}: {sim.lines} lines -> {sim.events_path}", markup=False)
     alerts: list[Alert] = []
-    engine = Replay(config, on_alert=alerts.append, trace=Trace())
+    trace = Trace()
+    engine = Replay(config, on_alert=alerts.append, trace=trace)
     registry = CollectorRegistry()
     registry.register(MonitorCollector(lambda: [engine.assessor]))
     server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
@@ -82,22 +83,18 @@ def run_demo(
         print_timeline(out, [a for a in result.alerts])
         truth = load_truth(sim.truth_path)
         print_score(out, sim.events_path, config, result, sim.truth_path, truth)
-        _plots(engine, result.alerts, out_dir / "plots", truth, out)
+        _plots(trace, result.alerts, out_dir / "plots", truth, out)
     finally:
         server.shutdown()
     return 0
 
 
-def _plots(engine: Replay, alerts: list[Alert], where: Path, truth: dict, out: Console) -> None:
-    if engine.trace is None:
-        return
-    print_peaks(out, engine.trace.peaks(), alerts)
-    try:
-        import matplotlib  # noqa: F401  (the 'plots' extra)
-    except ImportError:
-        out.print("plots skipped: pip install 'vitals[plots]'")
-        return
-    from monitor.plots import plot_signals
+def _plots(trace: Trace, alerts: list[Alert], where: Path, truth: dict, out: Console) -> None:
+    from monitor import plots
 
-    paths = plot_signals(engine.trace, alerts, where, truth)
+    print_peaks(out, trace.peaks(), alerts)
+    if not plots.available():
+        out.print(f"plots skipped: {plots.INSTALL_HINT}", markup=False)
+        return
+    paths = plots.plot_signals(trace, alerts, where, truth)
     out.print(f"plots: {len(paths)} PNG files in {where}", markup=False)

@@ -14,6 +14,18 @@ from monitor.records import Alert
 from monitor.scoring import truth_time
 from monitor.trace import Trace, label
 
+INSTALL_HINT = "pip install 'vitals[plots]'"
+
+
+def available() -> bool:
+    """Whether matplotlib (the ``plots`` extra) is installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 SHOWN = 6
 """Series drawn in colour and named per plot (those that came closest to firing);
 the others are drawn in grey."""

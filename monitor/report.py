@@ -12,7 +12,7 @@ from monitor.baselines import RIVER_SIGNALS, ADWINDefault, PageHinkleyDefault
 from monitor.config import MonitorConfig
 from monitor.records import Alert, to_rfc3339
 from monitor.replay import Replay, ReplayResult, replay_file
-from monitor.scoring import Score, load_truth, score
+from monitor.scoring import Score, score
 from monitor.trace import Peak
 
 
@@ -79,12 +79,10 @@ def print_score(
     config: MonitorConfig,
     result: ReplayResult,
     truth_path: Path,
-    truth: dict[str, Any] | None = None,
+    truth: dict[str, Any],
 ) -> dict[str, Score]:
     """Score Vitals and the river yardsticks (ADWIN, PageHinkley at defaults) on one stream
-    (``truth``: the file already read with :func:`~monitor.scoring.load_truth`)."""
-    if truth is None:
-        truth = load_truth(truth_path)
+    (``truth``: ``truth_path`` as read by :func:`~monitor.scoring.load_truth`)."""
     scores = {"vitals": score(result.alerts, truth)}
     for name, cls in (("river ADWIN", ADWINDefault), ("river PageHinkley", PageHinkleyDefault)):
         _, res = replay_file(events, config, override=(cls, frozenset(RIVER_SIGNALS)))
