@@ -111,18 +111,17 @@ class RangeReader:
         consumer.assign([tp])
         # Offsets before the log start are gone: events lost, not markers. Counted and
         # logged, since nothing can bring them back (retention shorter than an outage).
-        log_start = consumer.beginning_offsets([tp])[tp]
-        if log_start > start:
-            gone = min(log_start, end) - start
-            self.lost += gone
+        gone_to = min(consumer.beginning_offsets([tp])[tp], end)
+        if gone_to > start:
+            self.lost += gone_to - start
             log.error(
                 "%s[%d]: offsets %d..%d were deleted by retention before they could be "
                 "read back: %d records lost",
                 topic,
                 partition,
                 start,
-                min(log_start, end) - 1,
-                gone,
+                gone_to - 1,
+                gone_to - start,
             )
         consumer.seek(tp, start)
         records: list[Any] = []
