@@ -338,14 +338,6 @@ def _feed_one(assessor: Assessor, i: int, version: str, accepted: bool, t: float
     assessor.advance(t - 120)
 
 
-def _checkpoint(store: dict, baselines: Baselines) -> None:
-    for key, value in baselines.checkpoint().items():
-        if value is None:
-            store.pop(key, None)
-        else:
-            store[key] = value
-
-
 @pytest.mark.parametrize("order", ["a-then-b", "b-then-a"])
 def test_versions_established_on_two_workers_at_once_are_both_kept(order: str) -> None:
     """Two workers each establish a version within one checkpoint interval; a later
@@ -359,13 +351,13 @@ def test_versions_established_on_two_workers_at_once_are_both_kept(order: str) -
         t += 40
         _feed_one(worker_a, i, "v1", rng.random() < 0.60, t)
     worker_a.flush()
-    _checkpoint(store, a)
+    _apply(store, a.checkpoint())
     _feed_one(worker_a, 20_000, "v2", True, t + 3600)  # inherits v1's: established at once
     _feed_one(worker_b, 20_001, "v3", True, t + 7200)  # on B, an hour later in event time
     worker_a.flush(), worker_b.flush()
     first, second = (a, b) if order == "a-then-b" else (b, a)
-    _checkpoint(store, first)
-    _checkpoint(store, second)
+    _apply(store, first.checkpoint())
+    _apply(store, second.checkpoint())
     _feed_one(worker_a, 20_002, "v4", True, t + 10800)
     worker_a.flush()
     assert worker_a.baselines["lineage|f|v4"] == "v3"
