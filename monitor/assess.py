@@ -15,6 +15,14 @@ from the frozen state of the version it replaces (configured in ``lineage``,
 or else the most recently established version of the feature) at the same
 site, so a version that is worse from its first day is compared with what it
 replaced rather than with itself.
+
+Response: ``response_rate`` observes every suggestion at its decision timeout
+after it was shown, when whether it was answered in time is known. An expiry
+arrives then; an answer arrives early, and is held in its series until the
+first clock tick at or after that time (:meth:`SeriesState.defer_response`).
+Observed at the answer's time instead, a day's answers and the expiries of
+suggestions shown hours before would mix by time of day, and the rate would
+swing with the diurnal volume (daily false alarms with a long timeout).
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from typing import Any
 
 from monitor.config import MonitorConfig
 from monitor.detectors.base import Detector
-from monitor.records import ALL, Alert, Flag, Resolution, SeriesKey, rollup_names
+from monitor.records import ALL, DECIDED, Alert, Flag, Resolution, SeriesKey, rollup_names
 from monitor.series import DETECTOR_CLASSES, SeriesState
 from monitor.signals import SIGNAL_SPECS, role
 
@@ -79,6 +87,10 @@ class Assessor:
         self._half_life = self.config.outlier_half_life
         self._next_tick = -math.inf
         self.watermark = -math.inf
+        self._due: list[tuple[float, str]] = []
+        """(tick, series) with answered suggestions waiting for ``response_rate``; rebuilt
+        from the series on :meth:`load` (an entry whose series has none left is skipped)."""
+        self._timeouts: dict[str, float] = {}
 
     # -- input ------------------------------------------------------------------------------
 
@@ -132,7 +144,10 @@ class Assessor:
         return alerts
 
     def flush(self) -> list[Alert]:
-        """Apply everything still queued (end of a replay)."""
+        """Apply everything still queued (end of a replay). Answers whose decision timeout
+        is after the last item stay held, as the resolver keeps suggestions still open
+        then: running the clock on to their timeout would be hours of silence no stream
+        had (``no_data`` would fire)."""
         if not self._queue:
             return []
         return self.advance(max(entry[0] for entry in self._queue))
@@ -146,16 +161,40 @@ class Assessor:
         self.changed.add(skey)
         if isinstance(item, Resolution):
             alerts = state.observe(item, self._factory)
+            if item.status in DECIDED:
+                self._defer(state, skey, item)
         else:
             alerts = state.observe_flag(item, self._factory)
+        self._after(state, skey, item.at)
+        return alerts
+
+    def _after(self, state: SeriesState, skey: str, at: float) -> None:
+        """Baseline bookkeeping after a series' detectors were fed."""
         if state.role in ("exact", "version"):
-            self._record_baselines(state, skey, item.at)
+            self._record_baselines(state, skey, at)
         elif state.created:  # no baselines in this role
             state.created.clear()
-        return alerts
+
+    def _defer(self, state: SeriesState, skey: str, res: Resolution) -> None:
+        """Hold an answer for ``response_rate`` until the tick at or after its timeout."""
+        timeout = self._timeouts.get(res.feature)
+        if timeout is None:
+            timeout = self._timeouts[res.feature] = self.config.decision_timeout(res.feature)
+        tick = math.ceil((res.shown_at + timeout) / self._tick) * self._tick
+        if state.defer_response(tick):
+            heapq.heappush(self._due, (tick, skey))
 
     def _on_tick(self, at: float) -> list[Alert]:
         alerts: list[Alert] = []
+        due = self._due
+        while due and due[0][0] <= at:
+            tick, skey = heapq.heappop(due)
+            state = self.series.get(skey)
+            n = 0 if state is None else state.responses.pop(tick, 0)
+            if state is not None and n:
+                self.changed.add(skey)
+                alerts.extend(state.observe_responses(n, tick, self._factory))
+                self._after(state, skey, tick)
         for skey, state in self.series.items():
             if state.role in _TICKING:
                 self.changed.add(skey)
@@ -280,8 +319,10 @@ class Assessor:
         """Restore series exported by :meth:`export` (bytes, or their parsed JSON)."""
         for k, blob in blobs.items():
             state = json.loads(blob) if isinstance(blob, bytes | str) else blob
-            self.series[k] = SeriesState.from_state(state)  # (its detectors as created)
+            self.series[k] = series = SeriesState.from_state(state)  # (detectors as created)
             self._unrecorded.pop(k, None)
+            for tick in series.responses:
+                heapq.heappush(self._due, (tick, k))
 
     def drop(self, keys: Iterable[SeriesKey | str]) -> None:
         for k in keys:

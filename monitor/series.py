@@ -66,6 +66,7 @@ class SeriesState:
         "key",
         "last_at",
         "next_outlier",
+        "responses",
         "role",
         "sites",
     )
@@ -83,6 +84,9 @@ class SeriesState:
         self.sites: dict[str, list[float]] = {}
         """Feature role only: site -> [accepted, decided], exponentially decayed."""
         self.next_outlier = -math.inf
+        self.responses: dict[float, int] = {}
+        """Answered suggestions not yet seen by ``response_rate``, by the clock tick at
+        or after their decision timeout (see :meth:`defer_response`)."""
 
     # -- updates ----------------------------------------------------------------------------
 
@@ -96,8 +100,9 @@ class SeriesState:
         alerts: list[Alert] = []
         at = res.at
         decided = res.status in DECIDED
-        self._feed("response_rate", decided, at, factory, alerts)
-        if decided:
+        if not decided:  # an expiry; an answer is held until its timeout (defer_response)
+            self._feed("response_rate", False, at, factory, alerts)
+        else:
             ok = res.status in ACCEPTED
             self._feed("acceptance_rate", ok, at, factory, alerts)
             if self.role == "feature":
@@ -137,6 +142,21 @@ class SeriesState:
                 self._feed(slot, value, at, factory, alerts)
         # Flag rate as a Bernoulli stream per shown suggestion: a 0 now, a 1 on its first flag.
         self._feed("flag_rate", False, at, factory, alerts)
+        return alerts
+
+    def defer_response(self, tick: float) -> bool:
+        """Hold an answer for ``response_rate`` until *tick* (the owner's clock tick at or
+        after the suggestion's decision timeout); True when *tick* is new here."""
+        n = self.responses.get(tick, 0)
+        self.responses[tick] = n + 1
+        return n == 0
+
+    def observe_responses(self, n: int, at: float, factory: DetectorFactory) -> list[Alert]:
+        """*n* answers held until *at*: ``response_rate`` sees every suggestion at its
+        timeout, answered or expired, so both follow the volume of the same hour."""
+        alerts: list[Alert] = []
+        for _ in range(n):
+            self._feed("response_rate", True, at, factory, alerts)
         return alerts
 
     def observe_flag(self, flag: Flag, factory: DetectorFactory) -> list[Alert]:
@@ -277,6 +297,7 @@ class SeriesState:
             "t": self.last_at if math.isfinite(self.last_at) else None,
             "s": self.sites,
             "o": self.next_outlier if math.isfinite(self.next_outlier) else None,
+            "r": [[tick, n] for tick, n in sorted(self.responses.items())],
             "x": {
                 slot: (None if det is None else [type(det).__name__, det.to_state()])
                 for slot, det in self.detectors.items()
@@ -292,6 +313,7 @@ class SeriesState:
         obj.last_at = -math.inf if state["t"] is None else state["t"]
         obj.sites = {k: list(v) for k, v in state["s"].items()}
         obj.next_outlier = -math.inf if state["o"] is None else state["o"]
+        obj.responses = {tick: n for tick, n in state.get("r", ())}  # absent before 2026-11
         obj.detectors = {
             slot: (None if item is None else DETECTOR_CLASSES[item[0]].from_state(item[1]))
             for slot, item in state["x"].items()

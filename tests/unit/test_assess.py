@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 from datetime import UTC, datetime
 from pathlib import Path
@@ -289,3 +290,76 @@ def test_input_names_per_series_are_capped() -> None:
     # (a signal slot created later, such as site_outlier's, may still be added)
     assert MAX_DETECTORS <= max(sizes.values()) <= MAX_DETECTORS + 2, sizes
     assert all(not s.created for s in assessor.series.values())  # looked at, then cleared
+
+
+def _responses_seen(assessor: Assessor, key: str) -> int:
+    det = assessor.series[key].detectors.get("response_rate")
+    return 0 if det is None else det._n + det._wn  # type: ignore[attr-defined]
+
+
+def test_response_rate_sees_an_answer_at_its_decision_timeout() -> None:
+    """An answer 30 s after its suggestion enters response_rate 4 h after the suggestion,
+    as an expiry of a suggestion shown at the same time would; it survives a restore."""
+    assessor = Assessor(MonitorConfig())
+    t0 = 1_700_000_040.0  # on the 60 s tick grid
+    answered = _resolution(0, "v1", True, t0)
+    expired = Resolution("s1", "f", "v1", "a", "other", t0 + 60, t0 + 60 + 4 * 3600, "expired",
+                         None, None, None, None)  # fmt: skip
+    for res in (answered, expired):
+        for key in res.key.rollups():
+            assessor.process(res, key)
+    assessor.advance(t0 + 3600)
+    assert assessor.series["f|v1|a"].count("accepted") == 1  # counted at once
+    assert _responses_seen(assessor, "f|v1|a") == 0  # not yet seen by response_rate
+    blobs, clock = assessor.export(), assessor.clock_state()
+    restored = Assessor(MonitorConfig())
+    restored.load(json.loads(json.dumps({k: v.decode() for k, v in blobs.items()})))
+    restored.load_clock_state(json.loads(json.dumps(clock)))
+    for a in (assessor, restored):
+        a.advance(t0 + 4 * 3600 - 1)
+        assert _responses_seen(a, "f|v1|a") == 0
+        a.advance(t0 + 4 * 3600)  # the tick at the timeout (the expiry is a minute later)
+        assert all(_responses_seen(a, k) == 1 for k in ("f|v1|a", "f|*|*"))
+        a.advance(t0 + 5 * 3600)
+        assert all(_responses_seen(a, k) == 2 for k in ("f|v1|a", "f|*|*"))  # + the expiry
+        assert all(not s.responses for s in a.series.values())
+
+
+@pytest.mark.parametrize("timeout", ["8h", "24h"])
+def test_long_decision_timeouts_keep_response_rate_quiet_on_a_diurnal_stream(
+    timeout: str,
+) -> None:
+    """A stationary 90% response rate, with a clinic's day: busy 8-18 h, quiet nights and
+    weekends. Observed at the answer's time, the day's answers and the expiries of the
+    suggestions shown a timeout before mixed by hour, and response_rate fired."""
+    cfg = MonitorConfig.model_validate({"resolver": {"decision_timeout": timeout}})
+    timeout_s = cfg.decision_timeout("f")
+    rng = random.Random(11)
+    t0 = 1_769_990_400.0  # Monday 2026-02-02 00:00 UTC
+    items: list[Resolution] = []
+    for hour in range(28 * 24):
+        day, h = divmod(hour, 24)
+        rate = (120 if 8 <= h < 18 else 6) * (0.25 if day % 7 >= 5 else 1.0)
+        for _ in range(int(rate)):
+            shown = t0 + hour * 3600 + rng.uniform(0, 3600)
+            answered = rng.random() < 0.9
+            at = shown + rng.uniform(10, 600) if answered else shown + timeout_s
+            status = ("accepted" if rng.random() < 0.6 else "rejected") if answered else "expired"
+            seconds = at - shown if answered else None
+            items.append(Resolution(f"s{len(items)}", "f", "v1", "a", "other", shown, at, status,
+                                    seconds, None, None, None))  # fmt: skip
+    items.sort(key=lambda r: r.at)
+    assessor = Assessor(cfg)
+    alerts = []
+    for res in items:
+        for key in res.key.rollups():
+            assessor.process(res, key)
+        alerts += assessor.advance(res.at - 60)
+    alerts += assessor.flush()
+    # answers whose timeout is after the last item stay held, like open suggestions
+    held = sum(assessor.series["f|*|*"].responses.values())
+    last = items[-1].at
+    due = [math.ceil((r.shown_at + timeout_s) / 60) * 60 for r in items if r.status != "expired"]
+    assert held == sum(tick > last for tick in due)
+    assert _responses_seen(assessor, "f|*|*") + held == len(items)
+    assert [a for a in alerts if a.signal == "response_rate"] == []
