@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,23 @@ def print_score(
     table.add_row("missed", *(str(s.missed) for s in scores.values()))
     table.add_row("false alarms", *(str(len(s.false_alarms)) for s in scores.values()))
     out.print(table)
+    _print_false_alarms(out, scores)
     return scores
+
+
+def _print_false_alarms(out: Console, scores: dict[str, Score]) -> None:
+    """False alarms per signal and detector: which signals a yardstick's count comes from."""
+    by = {name: Counter(a.signal for a in s.false_alarms) for name, s in scores.items()}
+    signals = sorted(set().union(*by.values()))
+    if not signals:
+        return
+    table = Table(title="false alarms by signal")
+    table.add_column("signal")
+    for name in scores:
+        table.add_column(name, justify="right")
+    for sig in signals:
+        table.add_row(sig, *(str(by[name][sig]) for name in scores))
+    out.print(table)
 
 
 def _delay(seconds: float | None) -> str:
