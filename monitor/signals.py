@@ -79,11 +79,13 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
             BernoulliCUSUM,
             # Observed at each suggestion's decision timeout, answered or expired (see
             # monitor.assess). The response rate still moves with the shift and clinician
-            # mix: min_effect 0.05 with phi estimated false-alarmed on 5 of the 18 seed
-            # runs; these settings on none, with timeouts of 4 h, 8 h and 24 h.
+            # mix: phi estimated in warm-up false-alarmed on 5 of the 18 seed runs; with
+            # phi 3 none did, at timeouts of 4 h, 8 h and 24 h, and the highest peak was
+            # a third of the threshold. (Before answers were held to their timeout, the
+            # mixing of hours needed min_effect 0.10: a 6-point drop went unseen.)
             {
                 "direction": "down",
-                "min_effect": 0.10,
+                "min_effect": 0.05,
                 "recent_window": 3000,
                 "warmup_seconds": _WARMUP,
                 "phi": 3.0,  # hour-to-hour variance beyond binomial (the mix above)

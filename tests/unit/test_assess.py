@@ -325,15 +325,9 @@ def test_response_rate_sees_an_answer_at_its_decision_timeout() -> None:
         assert all(not s.responses for s in a.series.values())
 
 
-@pytest.mark.parametrize("timeout", ["8h", "24h"])
-def test_long_decision_timeouts_keep_response_rate_quiet_on_a_diurnal_stream(
-    timeout: str,
-) -> None:
-    """A stationary 90% response rate, with a clinic's day: busy 8-18 h, quiet nights and
-    weekends. Observed at the answer's time, the day's answers and the expiries of the
-    suggestions shown a timeout before mixed by hour, and response_rate fired."""
-    cfg = MonitorConfig.model_validate({"resolver": {"decision_timeout": timeout}})
-    timeout_s = cfg.decision_timeout("f")
+def _clinic_day(timeout_s: float, drop: float = 0.0, from_day: int = 99) -> list[Resolution]:
+    """Four weeks of a clinic's day (busy 8-18 h, quiet nights and weekends) with a 90%
+    response rate, lowered by *drop* from *from_day* on; sorted by resolution time."""
     rng = random.Random(11)
     t0 = 1_769_990_400.0  # Monday 2026-02-02 00:00 UTC
     items: list[Resolution] = []
@@ -342,13 +336,17 @@ def test_long_decision_timeouts_keep_response_rate_quiet_on_a_diurnal_stream(
         rate = (120 if 8 <= h < 18 else 6) * (0.25 if day % 7 >= 5 else 1.0)
         for _ in range(int(rate)):
             shown = t0 + hour * 3600 + rng.uniform(0, 3600)
-            answered = rng.random() < 0.9
+            answered = rng.random() < 0.9 - (drop if day >= from_day else 0.0)
             at = shown + rng.uniform(10, 600) if answered else shown + timeout_s
             status = ("accepted" if rng.random() < 0.6 else "rejected") if answered else "expired"
             seconds = at - shown if answered else None
             items.append(Resolution(f"s{len(items)}", "f", "v1", "a", "other", shown, at, status,
                                     seconds, None, None, None))  # fmt: skip
     items.sort(key=lambda r: r.at)
+    return items
+
+
+def _assess(cfg: MonitorConfig, items: list[Resolution]) -> tuple[Assessor, list]:
     assessor = Assessor(cfg)
     alerts = []
     for res in items:
@@ -356,6 +354,19 @@ def test_long_decision_timeouts_keep_response_rate_quiet_on_a_diurnal_stream(
             assessor.process(res, key)
         alerts += assessor.advance(res.at - 60)
     alerts += assessor.flush()
+    return assessor, alerts
+
+
+@pytest.mark.parametrize("timeout", ["8h", "24h"])
+def test_long_decision_timeouts_keep_response_rate_quiet_on_a_diurnal_stream(
+    timeout: str,
+) -> None:
+    """Stationary. Observed at the answer's time, the day's answers and the expiries of
+    the suggestions shown a timeout before mixed by hour, and response_rate fired."""
+    cfg = MonitorConfig.model_validate({"resolver": {"decision_timeout": timeout}})
+    timeout_s = cfg.decision_timeout("f")
+    items = _clinic_day(timeout_s)
+    assessor, alerts = _assess(cfg, items)
     # answers whose timeout is after the last item stay held, like open suggestions
     held = sum(assessor.series["f|*|*"].responses.values())
     last = items[-1].at
@@ -363,3 +374,14 @@ def test_long_decision_timeouts_keep_response_rate_quiet_on_a_diurnal_stream(
     assert held == sum(tick > last for tick in due)
     assert _responses_seen(assessor, "f|*|*") + held == len(items)
     assert [a for a in alerts if a.signal == "response_rate"] == []
+
+
+def test_an_eight_point_drop_in_responses_is_caught() -> None:
+    """A site where suggestions stop reaching some clinicians: 90% -> 82% from day 17
+    (below the 10-point minimum effect response_rate needed before answers were held)."""
+    cfg = MonitorConfig()
+    start = 1_769_990_400.0 + 17 * 86400
+    _, alerts = _assess(cfg, _clinic_day(cfg.decision_timeout("f"), drop=0.08, from_day=17))
+    fired = [a for a in alerts if a.signal == "response_rate" and a.state == "firing"]
+    assert fired and min(a.at for a in fired) - start < 4 * 86400
+    assert {(a.model_version, a.site) for a in fired} >= {("*", "*")}
