@@ -16,6 +16,11 @@ or else the most recently established version of the feature) at the same
 site, so a version that is worse from its first day is compared with what it
 replaced rather than with itself.
 
+Per-feature lateness: a feature allowed ``d`` more lateness than the default
+(``features.<f>.allowed_lateness``) has its resolutions emitted ``d`` later by the
+resolver; here its items, clock ticks and held answers are keyed ``d`` later too, so
+within each series the order is the same, and the other features are not held back.
+
 Response: ``response_rate`` observes every suggestion at its decision timeout
 after it was shown, when whether it was answered in time is known. An expiry
 arrives then; an answer arrives early, and is held in its series until the
@@ -91,6 +96,9 @@ class Assessor:
         """(tick, series) with answered suggestions waiting for ``response_rate``; rebuilt
         from the series on :meth:`load` (an entry whose series has none left is skipped)."""
         self._timeouts: dict[str, float] = {}
+        self._shift = self.config.resolver_config.shift
+        self._tick_limit = math.inf  # set by flush(): no tick past the end of the stream
+        self._shifted = bool(self.config.resolver_config.feature_lateness)
 
     # -- input ------------------------------------------------------------------------------
 
@@ -106,10 +114,12 @@ class Assessor:
         self._push(item, rollup_names(item.feature, item.model_version, item.site))
 
     def _push(self, item: Resolution | Flag, skeys: _Target) -> None:
-        """Queue in the canonical order: (at, resolutions before flags, suggestion, arrival)."""
+        """Queue in the canonical order: (at, resolutions before flags, suggestion, arrival);
+        ``at`` shifted by the feature's extra lateness (the same for all its items)."""
         kind = 0 if isinstance(item, Resolution) else 1
         self._seq += 1
-        heapq.heappush(self._queue, (item.at, kind, item.suggestion_id, self._seq, skeys, item))
+        key = item.at + self._shift(item.feature) if self._shifted else item.at
+        heapq.heappush(self._queue, (key, kind, item.suggestion_id, self._seq, skeys, item))
 
     def advance(self, watermark: float) -> list[Alert]:
         """Apply queued items and clock ticks up to *watermark*, in event-time order."""
@@ -143,14 +153,20 @@ class Assessor:
                     alerts.extend(self._apply(item, k))
         return alerts
 
-    def flush(self) -> list[Alert]:
-        """Apply everything still queued (end of a replay). Answers whose decision timeout
-        is after the last item stay held, as the resolver keeps suggestions still open
-        then: running the clock on to their timeout would be hours of silence no stream
-        had (``no_data`` would fire)."""
+    def flush(self, end: float = math.inf) -> list[Alert]:
+        """Apply everything still queued (end of a replay, whose last event time is *end*).
+
+        No series ticks past *end* in its own time, and answers whose decision timeout is
+        after the last item stay held, as the resolver keeps suggestions still open then:
+        running a feature's clock on (to their timeout, or to where a feature allowed
+        more lateness ends) would be hours of silence no stream had (``no_data``)."""
         if not self._queue:
             return []
-        return self.advance(max(entry[0] for entry in self._queue))
+        self._tick_limit = end
+        try:
+            return self.advance(max(entry[0] for entry in self._queue))
+        finally:
+            self._tick_limit = math.inf
 
     # -- application --------------------------------------------------------------------------
 
@@ -182,23 +198,38 @@ class Assessor:
             timeout = self._timeouts[res.feature] = self.config.decision_timeout(res.feature)
         tick = math.ceil((res.shown_at + timeout) / self._tick) * self._tick
         if state.defer_response(tick):
-            heapq.heappush(self._due, (tick, skey))
+            heapq.heappush(self._due, (tick + self._shift(res.feature), skey))
 
     def _on_tick(self, at: float) -> list[Alert]:
         alerts: list[Alert] = []
-        due = self._due
+        due, later = self._due, []
+        shift, limit = self._shift, self._tick_limit
         while due and due[0][0] <= at:
-            tick, skey = heapq.heappop(due)
+            key, skey = heapq.heappop(due)
             state = self.series.get(skey)
-            n = 0 if state is None else state.responses.pop(tick, 0)
-            if state is not None and n:
+            if state is None:
+                continue
+            tick = key - shift(state.key.feature)
+            if tick > limit:
+                later.append((key, skey))
+                continue
+            n = state.responses.pop(tick, 0)
+            if n:
                 self.changed.add(skey)
                 alerts.extend(state.observe_responses(n, tick, self._factory))
                 self._after(state, skey, tick)
+        for entry in later:
+            heapq.heappush(due, entry)
         for skey, state in self.series.items():
             if state.role in _TICKING:
+                # a feature with extra lateness ticks that much behind (on the grid too)
+                local = at - shift(state.key.feature) if self._shifted else at
+                if local > limit:
+                    continue
                 self.changed.add(skey)
-                alerts.extend(state.tick(at, self._factory, self._outlier_every, self._half_life))
+                alerts.extend(
+                    state.tick(local, self._factory, self._outlier_every, self._half_life)
+                )
         return alerts
 
     def _factory(self, signal: str, key: SeriesKey, input_name: str | None, x: Any) -> Any:
@@ -321,8 +352,9 @@ class Assessor:
             state = json.loads(blob) if isinstance(blob, bytes | str) else blob
             self.series[k] = series = SeriesState.from_state(state)  # (detectors as created)
             self._unrecorded.pop(k, None)
+            shift = self._shift(series.key.feature)
             for tick in series.responses:
-                heapq.heappush(self._due, (tick, k))
+                heapq.heappush(self._due, (tick + shift, k))
 
     def drop(self, keys: Iterable[SeriesKey | str]) -> None:
         for k in keys:

@@ -19,6 +19,7 @@ Example
     features:
       note-draft:
         decision_timeout: 24h
+        allowed_lateness: 2h     # its bridge sends hourly batches; the others keep 10m
         signals:
           input_drift: {enabled: false}
         versions:
@@ -76,6 +77,9 @@ class VersionConfig(BaseModel):
 class FeatureConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     decision_timeout: Duration | None = None
+    allowed_lateness: Annotated[Seconds, Field(ge=0)] | None = None
+    """This feature's own allowance (a batch bridge); its results are final that much
+    after its events' time, without holding back the other features'."""
     signals: SignalBlocks = {}
     versions: dict[Slug, VersionConfig] = {}
 
@@ -127,18 +131,32 @@ class MonitorConfig(BaseModel):
             _check_signal_blocks(feat.signals, f"features.{fname}.signals")
             for vname, ver in feat.versions.items():
                 _check_signal_blocks(ver.signals, f"features.{fname}.versions.{vname}.signals")
-        ResolverConfig(**self.resolver.model_dump())
+        for fname, feat in self.features.items():
+            if feat.allowed_lateness is None:
+                continue
+            diff = feat.allowed_lateness - self.resolver.allowed_lateness
+            if diff % self.tick_interval:
+                raise ValueError(
+                    f"features.{fname}.allowed_lateness must differ from "
+                    f"resolver.allowed_lateness by a multiple of tick_interval "
+                    f"({self.tick_interval:g} s); it differs by {diff:g} s"
+                )
+        self.resolver_config  # noqa: B018  (validates the resolver settings together)
         return self
 
     @cached_property
     def resolver_config(self) -> ResolverConfig:
-        """Resolver settings, with the per-feature decision timeouts."""
-        timeouts = {
-            name: feat.decision_timeout
-            for name, feat in self.features.items()
-            if feat.decision_timeout is not None
-        }
-        return ResolverConfig(**self.resolver.model_dump(), feature_timeouts=timeouts)
+        """Resolver settings, with the per-feature decision timeouts and lateness."""
+        feats = self.features.items()
+        return ResolverConfig(
+            **self.resolver.model_dump(),
+            feature_timeouts={
+                n: f.decision_timeout for n, f in feats if f.decision_timeout is not None
+            },
+            feature_lateness={
+                n: f.allowed_lateness for n, f in feats if f.allowed_lateness is not None
+            },
+        )
 
     @cached_property
     def _cache(self) -> dict[tuple[str, str, str], tuple[bool, DetectorParams]]:

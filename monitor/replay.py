@@ -159,7 +159,7 @@ class Replay:
         Events still held back are applied: nothing came after them to contradict."""
         self._release()
         self._dispatch(self.resolver.finish())
-        self._emit(self.assessor.flush())
+        self._emit(self.assessor.flush(self.resolver.clock))
         if self.trace is not None:
             self.trace.sample(self.assessor.watermark, self.assessor)
         self.result.resolver_counters = self.resolver.counters

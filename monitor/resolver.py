@@ -28,6 +28,12 @@ or feedback *joins* it when
   within the allowance can change it then. The emitted sequence is sorted by
   ``(at, kind, suggestion_id, event_id)``, so it does not depend on arrival
   order within the allowance, nor on batching or restarts.
+- A feature may have its own allowance ``L_f`` (a batch bridge's feature arrives
+  hours late). Its events are too late once ``t < clock - L_f``, and its results
+  are emitted once ``watermark > at + K + (L_f - allowed_lateness)``: shifted by
+  the difference, so the other features' results are not held back. Per feature
+  the order above holds. An outcome or feedback whose suggestion is not known yet
+  is judged with the largest allowance.
 
 Examples
 --------
@@ -138,12 +144,17 @@ class ResolverConfig(BaseModel):
     feedback_retention: float = Field(7 * 86400.0, gt=0, allow_inf_nan=False)
     feature_timeouts: dict[str, float] = Field(default_factory=dict)
     """Per-feature ``decision_timeout`` (a reply draft may wait a day, a note draft hours)."""
+    feature_lateness: dict[str, float] = Field(default_factory=dict)
+    """Per-feature ``allowed_lateness`` (see the module docstring)."""
 
     @model_validator(mode="after")
     def _retention_covers_lateness(self) -> ResolverConfig:
+        for feature, lateness in self.feature_lateness.items():
+            if not (math.isfinite(lateness) and lateness >= 0):
+                raise ValueError(f"feature_lateness.{feature} must be a number >= 0")
         for name in ("dedup_retention", "feedback_retention"):
-            if getattr(self, name) < self.allowed_lateness:
-                raise ValueError(f"{name} must be >= allowed_lateness")
+            if getattr(self, name) < self.max_lateness:
+                raise ValueError(f"{name} must be >= allowed_lateness (of every feature)")
         for feature, timeout in self.feature_timeouts.items():
             if not (math.isfinite(timeout) and timeout > 0):
                 raise ValueError(f"feature_timeouts.{feature} must be a positive number")
@@ -152,6 +163,15 @@ class ResolverConfig(BaseModel):
     def timeout(self, feature: str) -> float:
         """The decision timeout of ``feature``."""
         return self.feature_timeouts.get(feature, self.decision_timeout)
+
+    def shift(self, feature: str) -> float:
+        """``feature``'s allowed lateness minus the default one: how much later than the
+        watermark its events are still accepted and its results final."""
+        return self.feature_lateness.get(feature, self.allowed_lateness) - self.allowed_lateness
+
+    @property
+    def max_lateness(self) -> float:
+        return max([self.allowed_lateness, *self.feature_lateness.values()])
 
 
 class Resolver:
@@ -220,6 +240,9 @@ class Resolver:
         self._timeout_of = cfg.timeout  # decision timeout per feature
         self._max_timeout = max([cfg.decision_timeout, *cfg.feature_timeouts.values()])
         self._lateness = cfg.allowed_lateness
+        self._shift_of = cfg.shift
+        self._max_shift = cfg.max_lateness - cfg.allowed_lateness  # >= 0
+        self._shifted = bool(cfg.feature_lateness)
         self._skew = cfg.clock_skew
         self._dedup = cfg.dedup_retention
         self._retention = cfg.feedback_retention
@@ -279,7 +302,9 @@ class Resolver:
             c["duplicates"] += 1
             return []
         t = event.occurred_at.timestamp()
-        if t < self._wm:
+        if t < self._wm - self._max_shift or (
+            self._shifted and t + self._event_shift(event) < self._wm
+        ):
             c["too_late"] += 1
             return []
         seen[eid] = t
@@ -294,6 +319,19 @@ class Resolver:
         if t > self._clock:
             return self._advance_to(t)
         return []
+
+    def _event_shift(self, event: Suggestion | Outcome | Feedback) -> float:
+        """The shift of the event's feature; the largest while its suggestion is unknown."""
+        if event.type == "suggestion":
+            return self._shift_of(event.feature)  # type: ignore[union-attr]
+        return self._sid_shift(event.suggestion_id)
+
+    def _rec_shift(self, rec: list[Any]) -> float:
+        return self._shift_of(rec[_FEATURE]) if self._shifted else 0.0
+
+    def _sid_shift(self, sid: str) -> float:
+        rec = self._suggestions.get(sid) or self._resolved.get(sid)
+        return self._max_shift if rec is None else self._shift_of(rec[_FEATURE])
 
     def advance(self, event_time: float) -> list[Emitted]:
         """Move the clock to ``event_time`` (epoch s) without an event: a clock tick.
@@ -347,11 +385,16 @@ class Resolver:
             for item in waiting:
                 self._offer(rec, *item)
         self._suggestions[sid] = rec
+        shift = self._shift_of(ev.feature) if self._shifted else 0.0
         if rec[_OT] is None:
             timeout = self._timeout_of(ev.feature)
-            self._queue(timeout).append((t + timeout, sid))
+            self._queue(timeout).append((t + timeout + shift, sid))
         else:
-            _heappush(self._heap, (rec[_OT], _RESOLVE, sid, ""))
+            _heappush(self._heap, (rec[_OT] + shift, _RESOLVE, sid, ""))
+        if shift != self._max_shift and sid in self._feedback:
+            # feedback that came first waits with the largest shift: due sooner now
+            for eid, ft, _ in self._feedback[sid]:
+                _heappush(self._heap, (ft + shift, _FLAG, sid, eid))
 
     def _queue(self, timeout: float) -> deque[tuple[float, str]]:
         """The arrival-ordered expiry queue of one timeout (deadlines in it are nearly sorted)."""
@@ -370,10 +413,11 @@ class Resolver:
                 # the common case, inlined: the first outcome, within the timeout
                 rec[_OID : _OFINAL + 1] = (eid, t, ev.outcome, ev.edit_distance, ev.final_length)
                 self._suggestions[sid] = rec
-                _heappush(self._heap, (t, _RESOLVE, sid, ""))
+                key = t + self._shift_of(rec[_FEATURE]) if self._shifted else t
+                _heappush(self._heap, (key, _RESOLVE, sid, ""))
             elif self._offer(rec, eid, t, ev.outcome, ev.edit_distance, ev.final_length):
                 self._suggestions[sid] = rec
-                _heappush(self._heap, (t, _RESOLVE, sid, ""))
+                _heappush(self._heap, (t + self._rec_shift(rec), _RESOLVE, sid, ""))
             return
         done = self._resolved.get(sid)
         if done is not None:
@@ -389,12 +433,13 @@ class Resolver:
             return
         item = [eid, t, ev.outcome, ev.edit_distance, ev.final_length]
         self._append(self._outcomes, sid, item)
-        _heappush(self._heap, (t, _ORPHAN, sid, eid))
+        _heappush(self._heap, (t + self._max_shift, _ORPHAN, sid, eid))
 
     def _on_feedback(self, ev: Feedback, eid: str, t: float) -> None:
         sid = ev.suggestion_id
         self._append(self._feedback, sid, [eid, t, ev.category])
-        _heappush(self._heap, (t, _FLAG, sid, eid))
+        shift = self._sid_shift(sid) if self._shifted else 0.0
+        _heappush(self._heap, (t + shift, _FLAG, sid, eid))
 
     @staticmethod
     def _append(table: MutableMapping[str, list[Any]], key: str, item: list[Any]) -> None:
@@ -431,25 +476,29 @@ class Resolver:
         self._counters[CLOCK_KEY] = t
         self._wm = wm = t - self._lateness
         horizon = wm - self._skew
+        stage = horizon + self._lateness + self._max_shift
         for q in self._expiries.values():
-            if q and q[0][0] < horizon + self._lateness:
-                self._stage_expiries(horizon + self._lateness)
+            if q and q[0][0] < stage:
+                self._stage_expiries(stage)
                 break
         heap = self._heap
         out = self._pop(horizon, final=False) if heap and heap[0][0] < horizon else []
-        if wm - self._dedup >= self._seen_index.due:
-            self._prune_seen(wm - self._dedup)
-        if horizon - self._retention - self._max_timeout >= self._resolved_index.due:
-            self._prune_resolved(horizon - self._retention - self._max_timeout)
+        low = wm - self._max_shift  # the watermark of the latest-allowed feature
+        if low - self._dedup >= self._seen_index.due:
+            self._prune_seen(low - self._dedup)
+        cutoff = low - self._skew - self._retention - self._max_timeout
+        if cutoff >= self._resolved_index.due:
+            self._prune_resolved(cutoff)
         return out
 
     def _stage_expiries(self, before: float) -> None:
         """Move expiry deadlines < before from the arrival-ordered queue to the heap.
 
-        A suggestion arrives no earlier than ``clock - allowed_lateness``, so a
-        deadline behind the queue's head is at most that much smaller than the
-        head's (one queue per timeout, so this holds within each): staging up to
-        ``horizon + allowed_lateness`` puts every deadline due before the horizon
+        A suggestion arrives no earlier than ``clock - allowed_lateness`` (its
+        feature's; its deadline key carries the same shift), so a deadline behind
+        the queue's head is at most the largest allowance smaller than the head's
+        (one queue per timeout, so this holds within each): staging up to
+        ``horizon + `` that allowance puts every deadline due before the horizon
         in the heap. Answered suggestions are skipped, so the heap stays small.
         """
         pending = self._suggestions
@@ -466,6 +515,7 @@ class Resolver:
         heap = self._heap
         pending = self._suggestions
         timeout_of = self._timeout_of
+        shift_of, shifted = self._shift_of, self._shifted
         resolve = self._resolve
         out: list[Emitted] = []
         keep = []
@@ -477,13 +527,15 @@ class Resolver:
                 if rec is None:
                     continue
                 best = rec[_OT]
+                shift = shift_of(rec[_FEATURE]) if shifted else 0.0
                 if best is None:
-                    if rec[_T] + timeout_of(rec[_FEATURE]) != key:
+                    deadline = rec[_T] + timeout_of(rec[_FEATURE])
+                    if deadline + shift != key:
                         continue
-                    if final and key >= self._clock:
+                    if final and deadline >= self._clock:
                         keep.append(entry)
                         continue
-                elif best != key:
+                elif best + shift != key:
                     continue
                 out.append(resolve(sid, rec))
             elif kind == _FLAG:
@@ -623,17 +675,19 @@ class Resolver:
         heap: list[tuple[float, int, str, str]] = []
         expiries: dict[float, list[tuple[float, str]]] = {}
         for sid, rec in self._suggestions.items():
+            shift = self._shift_of(rec[_FEATURE])
             if rec[_OT] is None:
                 timeout = self._timeout_of(rec[_FEATURE])
-                expiries.setdefault(timeout, []).append((rec[_T] + timeout, sid))
+                expiries.setdefault(timeout, []).append((rec[_T] + timeout + shift, sid))
             else:
-                heap.append((rec[_OT], _RESOLVE, sid, ""))
+                heap.append((rec[_OT] + shift, _RESOLVE, sid, ""))
         self._expiries: dict[float, deque[tuple[float, str]]] = {
             timeout: deque(sorted(q)) for timeout, q in expiries.items()
         }
         for sid, items in self._feedback.items():
-            heap.extend((item[1], _FLAG, sid, item[0]) for item in items)
+            shift = self._sid_shift(sid)
+            heap.extend((item[1] + shift, _FLAG, sid, item[0]) for item in items)
         for sid, items in self._outcomes.items():
-            heap.extend((item[1], _ORPHAN, sid, item[0]) for item in items)
+            heap.extend((item[1] + self._max_shift, _ORPHAN, sid, item[0]) for item in items)
         heapq.heapify(heap)
         self._heap = heap

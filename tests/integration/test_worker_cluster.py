@@ -30,6 +30,7 @@ same items and clock ticks.
 from __future__ import annotations
 
 import json
+import math
 import random
 import signal
 import threading
@@ -172,7 +173,7 @@ def _closing_lines(last: float, config: Path) -> list[Line]:
     cfg = load_config(config)
     r = cfg.resolver
     timeout = max([r.decision_timeout, *(f.decision_timeout or 0 for f in cfg.features.values())])
-    at = last + timeout + r.allowed_lateness + 2 * r.clock_skew + 3600
+    at = last + timeout + cfg.resolver_config.max_lateness + 2 * r.clock_skew + 3600
     stamp = datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
     out = []
     for p in range(INPUT_PARTITIONS):
@@ -198,8 +199,27 @@ def _select(samples: dict, names: tuple[str, ...]) -> dict:
     return {k: v for k, v in samples.items() if k[0] in names}
 
 
-def _expect(tmp: Path, scenario: str, monitor_config: dict) -> tuple[Expected, Any]:
-    """Simulate *scenario* and replay it (with the closing lines) under *monitor_config*."""
+def _delay(lines: list[Line], feature: str, seconds: float) -> list[Line]:
+    """The lines in the order they arrive when *feature*'s bridge is *seconds* late
+    (a malformed line keeps its place after the valid line before it)."""
+    feature_of: dict[str, str] = {}
+    keyed, at = [], -math.inf
+    for i, ln in enumerate(lines):
+        if ln.valid:
+            ev = parse_event(ln.raw)
+            if ev.type == "suggestion":
+                feature_of[ev.suggestion_id] = ev.feature
+            late = feature_of.get(ev.suggestion_id) == feature
+            at = ev.occurred_at.timestamp() + (seconds if late else 0.0)
+        keyed.append((at, i, ln))
+    return [ln for _, _, ln in sorted(keyed, key=lambda k: k[:2])]
+
+
+def _expect(
+    tmp: Path, scenario: str, monitor_config: dict, late: tuple[str, float] | None = None
+) -> tuple[Expected, Any]:
+    """Simulate *scenario* and replay it (with the closing lines) under *monitor_config*;
+    with *late* = (feature, seconds), that feature's events arrive that much late."""
     config = tmp / "monitor.yaml"
     config.write_text(yaml.safe_dump(monitor_config))
     sim = simulate(parse_scenario(yaml.safe_load(scenario)), tmp / "sim")
@@ -208,6 +228,8 @@ def _expect(tmp: Path, scenario: str, monitor_config: dict) -> tuple[Expected, A
         for raw in sim.events_path.read_bytes().splitlines()
         if raw.strip()
     ]
+    if late is not None:
+        lines = _delay(lines, *late)
     last = max(parse_event(ln.raw).occurred_at.timestamp() for ln in lines if ln.valid)
     lines += _closing_lines(last, config)
     path = tmp / "events.jsonl"
@@ -655,3 +677,28 @@ def test_an_empty_input_partition_does_not_hold_alerts_back(
         time.sleep(1.0)
     assert _select(samples, PER_SERIES) == expected.per_series
     assert "input partition 2 idle" in w.tail(400)
+
+
+@pytest.mark.timeout(200)
+def test_a_feature_allowed_more_lateness_matches_replay(
+    kafka_bootstrap: str, kafka_topic, tmp_path: Path
+) -> None:
+    """note-draft's bridge is an hour late and allowed 2 h: the worker (its stage 2 keys
+    note-draft an extra 110 min later, clock ticks included) ends where replay does."""
+    config = MONITOR_CONFIG | {"features": {"note-draft": {"allowed_lateness": "2h"}}}
+    exp, result = _expect(tmp_path, SCENARIO, config, late=("note-draft", 3600.0))
+    assert result.resolver_counters["too_late"] == 0 and result.alerts
+    c = Cluster(kafka_bootstrap, kafka_topic, tmp_path, exp.monitor_config)
+    try:
+        w = c.worker()
+        c.publish(exp.lines)
+        samples = _wait_final([w], exp, timeout=150)
+        assert _resolver(samples) == exp.resolver
+        got = _select(samples, PER_SERIES)
+        assert got == exp.per_series, _diff(got, exp.per_series)
+        deadline = time.monotonic() + 30
+        while _sorted_alerts(w.alert_log()) != exp.alerts and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _sorted_alerts(w.alert_log()) == exp.alerts
+    finally:
+        c.close()

@@ -22,6 +22,8 @@ CFG = ResolverConfig(
     dedup_retention=20,
     feedback_retention=60,
 )
+SLOW = CFG.model_copy(update={"feature_lateness": {"slow": 40.0}, "dedup_retention": 60})
+"""A second feature allowed 30 s more lateness than the default (note-draft)."""
 KINDS = ("accepted", "edited", "rejected", "dismissed")
 MAPPINGS = ("suggestions", "outcomes", "feedback", "seen", "resolved", "counters")
 
@@ -33,12 +35,16 @@ def _event(kind: str, eid: str, sid: str, t: float, **kw):
 
 
 @st.composite
-def streams(draw, max_suggestions: int = 12):
-    """Events (with duplicates) and an arrival order that stays within the lateness allowance."""
+def streams(draw, max_suggestions: int = 12, cfg: ResolverConfig = CFG):
+    """Events (with duplicates) and an arrival order that stays within the lateness allowance
+    (of each suggestion's feature: with ``cfg.feature_lateness``, a feature is drawn)."""
     events = []
+    features = ["note-draft", *cfg.feature_lateness]
+    feature_of: dict[str, str] = {}
     n = draw(st.integers(0, max_suggestions))
     for i in range(n):
         sid = f"s{i}"
+        feature_of[sid] = draw(st.sampled_from(features)) if len(features) > 1 else features[0]
         shown = draw(st.integers(0, 300))
         if draw(st.booleans()) or i == 0:
             events.append(
@@ -47,7 +53,7 @@ def streams(draw, max_suggestions: int = 12):
                     f"S{i}",
                     sid,
                     shown,
-                    feature="note-draft",
+                    feature=feature_of[sid],
                     model_version=draw(st.sampled_from(["v1", "v2"])),
                     site="a",
                     draft_length=draw(st.none() | st.integers(0, 50)),
@@ -76,7 +82,8 @@ def streams(draw, max_suggestions: int = 12):
     dups = [e for e in events if draw(st.integers(0, 9)) == 0]
     stream = events + dups
     # arrive at event time + delay, delay <= allowed_lateness: never too late
-    delays = [draw(st.integers(0, int(CFG.allowed_lateness))) for _ in stream]
+    lateness = {f: cfg.allowed_lateness + cfg.shift(f) for f in features}
+    delays = [draw(st.integers(0, int(lateness[feature_of[e.suggestion_id]]))) for e in stream]
     ties = draw(st.permutations(range(len(stream))))
     order = sorted(
         range(len(stream)),
@@ -85,8 +92,8 @@ def streams(draw, max_suggestions: int = 12):
     return events, [stream[k] for k in order]
 
 
-def run(stream, **mappings):
-    r = Resolver(CFG, **mappings)
+def run(stream, cfg: ResolverConfig = CFG, **mappings):
+    r = Resolver(cfg, **mappings)
     emitted = []
     for ev in stream:
         emitted.extend(r.process(ev))
@@ -317,3 +324,42 @@ def test_long_stream_snapshots_continue_identically():
         emitted += [e for ev in stream[cut:] for e in r.process(ev)]
         emitted += r.finish()
         assert (emitted, r.counters) == expected, cut
+
+
+@settings(max_examples=300, deadline=None)
+@given(streams(cfg=SLOW))
+def test_a_feature_allowed_more_lateness_keeps_its_late_events(case):
+    """Events of "slow" arrive up to 40 s late, the others up to 10 s: nothing is too late,
+    results equal the in-order run and the reference model, and each feature's results
+    come out in the order of ``at + shift``."""
+    events, shuffled = case
+    got, counts = run(shuffled, SLOW)
+    in_order, _ = run(sorted(events, key=lambda e: e.occurred_at.timestamp()), SLOW)
+    assert got == in_order
+    assert counts["too_late"] == 0
+    expected, expected_counts = reference(events, SLOW)
+    assert sorted(map(repr, got)) == sorted(map(repr, expected))
+    assert {k: counts[k] for k in expected_counts} == expected_counts
+    keys = [item.at + SLOW.shift(item.feature) for item in got]
+    assert keys == sorted(keys)
+
+
+def test_a_late_event_is_judged_by_its_features_allowance():
+    """25 s late: kept for "slow" (40 s), too late for note-draft (10 s); note-draft's
+    result is not held back by slow's allowance."""
+    r = Resolver(SLOW)
+    out = []
+    for feature, sid in (("note-draft", "a"), ("slow", "b")):
+        out += r.process(_event("suggestion", f"S{sid}", sid, 0, feature=feature,
+                                model_version="v1", site="x"))  # fmt: skip
+        out += r.process(_event("outcome", f"O{sid}", sid, 2, outcome="accepted"))
+    out += r.advance(T0 + 2 + 10 + 5 + 0.5)  # note-draft's outcome is final
+    assert [x.suggestion_id for x in out] == ["a"]
+    r.advance(T0 + 30)
+    for feature, sid in (("note-draft", "c"), ("slow", "d")):
+        out += r.process(_event("suggestion", f"S{sid}", sid, 5, feature=feature,
+                                model_version="v1", site="x"))  # fmt: skip
+    assert r.counters["too_late"] == 1  # c
+    assert "d" in r.export()["suggestions"]
+    out += r.advance(T0 + 2 + 40 + 5 + 0.5)  # slow's, 30 s later
+    assert [x.suggestion_id for x in out] == ["a", "b"]
