@@ -95,10 +95,9 @@ class Assessor:
         self._due: list[tuple[float, str]] = []
         """(tick, series) with answered suggestions waiting for ``response_rate``; rebuilt
         from the series on :meth:`load` (an entry whose series has none left is skipped)."""
-        self._timeouts: dict[str, float] = {}
-        self._shift = self.config.resolver_config.shift
+        self._timeout_of = self.config.resolver_config.timeout
+        self._shifts = self.config.resolver_config.shifts  # feature -> shift; absent: 0
         self._tick_limit = math.inf  # set by flush(): no tick past the end of the stream
-        self._shifted = bool(self.config.resolver_config.feature_lateness)
 
     # -- input ------------------------------------------------------------------------------
 
@@ -118,7 +117,7 @@ class Assessor:
         ``at`` shifted by the feature's extra lateness (the same for all its items)."""
         kind = 0 if isinstance(item, Resolution) else 1
         self._seq += 1
-        key = item.at + self._shift(item.feature) if self._shifted else item.at
+        key = item.at + self._shifts.get(item.feature, 0.0)
         heapq.heappush(self._queue, (key, kind, item.suggestion_id, self._seq, skeys, item))
 
     def advance(self, watermark: float) -> list[Alert]:
@@ -193,23 +192,21 @@ class Assessor:
 
     def _defer(self, state: SeriesState, skey: str, res: Resolution) -> None:
         """Hold an answer for ``response_rate`` until the tick at or after its timeout."""
-        timeout = self._timeouts.get(res.feature)
-        if timeout is None:
-            timeout = self._timeouts[res.feature] = self.config.decision_timeout(res.feature)
+        timeout = self._timeout_of(res.feature)
         tick = math.ceil((res.shown_at + timeout) / self._tick) * self._tick
         if state.defer_response(tick):
-            heapq.heappush(self._due, (tick + self._shift(res.feature), skey))
+            heapq.heappush(self._due, (tick + self._shifts.get(res.feature, 0.0), skey))
 
     def _on_tick(self, at: float) -> list[Alert]:
         alerts: list[Alert] = []
         due, later = self._due, []
-        shift, limit = self._shift, self._tick_limit
+        shifts, limit = self._shifts, self._tick_limit
         while due and due[0][0] <= at:
             key, skey = heapq.heappop(due)
             state = self.series.get(skey)
             if state is None:
                 continue
-            tick = key - shift(state.key.feature)
+            tick = key - shifts.get(state.key.feature, 0.0)
             if tick > limit:
                 later.append((key, skey))
                 continue
@@ -223,7 +220,7 @@ class Assessor:
         for skey, state in self.series.items():
             if state.role in _TICKING:
                 # a feature with extra lateness ticks that much behind (on the grid too)
-                local = at - shift(state.key.feature) if self._shifted else at
+                local = at - shifts.get(state.key.feature, 0.0)
                 if local > limit:
                     continue
                 self.changed.add(skey)
@@ -352,7 +349,7 @@ class Assessor:
             state = json.loads(blob) if isinstance(blob, bytes | str) else blob
             self.series[k] = series = SeriesState.from_state(state)  # (detectors as created)
             self._unrecorded.pop(k, None)
-            shift = self._shift(series.key.feature)
+            shift = self._shifts.get(series.key.feature, 0.0)
             for tick in series.responses:
                 heapq.heappush(self._due, (tick + shift, k))
 

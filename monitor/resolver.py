@@ -170,6 +170,11 @@ class ResolverConfig(BaseModel):
         return self.feature_lateness.get(feature, self.allowed_lateness) - self.allowed_lateness
 
     @property
+    def shifts(self) -> dict[str, float]:
+        """:meth:`shift` of every feature with its own lateness (the others': 0)."""
+        return {feature: self.shift(feature) for feature in self.feature_lateness}
+
+    @property
     def max_lateness(self) -> float:
         return max([self.allowed_lateness, *self.feature_lateness.values()])
 
@@ -240,9 +245,8 @@ class Resolver:
         self._timeout_of = cfg.timeout  # decision timeout per feature
         self._max_timeout = max([cfg.decision_timeout, *cfg.feature_timeouts.values()])
         self._lateness = cfg.allowed_lateness
-        self._shift_of = cfg.shift
+        self._shifts = cfg.shifts  # feature -> shift; absent: 0
         self._max_shift = cfg.max_lateness - cfg.allowed_lateness  # >= 0
-        self._shifted = bool(cfg.feature_lateness)
         self._skew = cfg.clock_skew
         self._dedup = cfg.dedup_retention
         self._retention = cfg.feedback_retention
@@ -303,7 +307,7 @@ class Resolver:
             return []
         t = event.occurred_at.timestamp()
         if t < self._wm - self._max_shift or (
-            self._shifted and t + self._event_shift(event) < self._wm
+            self._shifts and t + self._event_shift(event) < self._wm
         ):
             c["too_late"] += 1
             return []
@@ -323,15 +327,14 @@ class Resolver:
     def _event_shift(self, event: Suggestion | Outcome | Feedback) -> float:
         """The shift of the event's feature; the largest while its suggestion is unknown."""
         if event.type == "suggestion":
-            return self._shift_of(event.feature)  # type: ignore[union-attr]
+            return self._shifts.get(event.feature, 0.0)  # type: ignore[union-attr]
         return self._sid_shift(event.suggestion_id)
 
-    def _rec_shift(self, rec: list[Any]) -> float:
-        return self._shift_of(rec[_FEATURE]) if self._shifted else 0.0
-
     def _sid_shift(self, sid: str) -> float:
+        if not self._shifts:
+            return 0.0
         rec = self._suggestions.get(sid) or self._resolved.get(sid)
-        return self._max_shift if rec is None else self._shift_of(rec[_FEATURE])
+        return self._max_shift if rec is None else self._shifts.get(rec[_FEATURE], 0.0)
 
     def advance(self, event_time: float) -> list[Emitted]:
         """Move the clock to ``event_time`` (epoch s) without an event: a clock tick.
@@ -385,7 +388,7 @@ class Resolver:
             for item in waiting:
                 self._offer(rec, *item)
         self._suggestions[sid] = rec
-        shift = self._shift_of(ev.feature) if self._shifted else 0.0
+        shift = self._shifts.get(ev.feature, 0.0)
         if rec[_OT] is None:
             timeout = self._timeout_of(ev.feature)
             self._queue(timeout).append((t + timeout + shift, sid))
@@ -409,15 +412,15 @@ class Resolver:
         if rec is not None:
             shown = rec[_T]
             timeout = self._timeout_of(rec[_FEATURE])
+            key = t + self._shifts.get(rec[_FEATURE], 0.0)  # if this outcome wins
             if rec[_OT] is None and shown - self._skew <= t <= shown + timeout:
                 # the common case, inlined: the first outcome, within the timeout
                 rec[_OID : _OFINAL + 1] = (eid, t, ev.outcome, ev.edit_distance, ev.final_length)
                 self._suggestions[sid] = rec
-                key = t + self._shift_of(rec[_FEATURE]) if self._shifted else t
                 _heappush(self._heap, (key, _RESOLVE, sid, ""))
             elif self._offer(rec, eid, t, ev.outcome, ev.edit_distance, ev.final_length):
                 self._suggestions[sid] = rec
-                _heappush(self._heap, (t + self._rec_shift(rec), _RESOLVE, sid, ""))
+                _heappush(self._heap, (key, _RESOLVE, sid, ""))
             return
         done = self._resolved.get(sid)
         if done is not None:
@@ -438,8 +441,7 @@ class Resolver:
     def _on_feedback(self, ev: Feedback, eid: str, t: float) -> None:
         sid = ev.suggestion_id
         self._append(self._feedback, sid, [eid, t, ev.category])
-        shift = self._sid_shift(sid) if self._shifted else 0.0
-        _heappush(self._heap, (t + shift, _FLAG, sid, eid))
+        _heappush(self._heap, (t + self._sid_shift(sid), _FLAG, sid, eid))
 
     @staticmethod
     def _append(table: MutableMapping[str, list[Any]], key: str, item: list[Any]) -> None:
@@ -515,7 +517,7 @@ class Resolver:
         heap = self._heap
         pending = self._suggestions
         timeout_of = self._timeout_of
-        shift_of, shifted = self._shift_of, self._shifted
+        shifts = self._shifts
         resolve = self._resolve
         out: list[Emitted] = []
         keep = []
@@ -527,7 +529,7 @@ class Resolver:
                 if rec is None:
                     continue
                 best = rec[_OT]
-                shift = shift_of(rec[_FEATURE]) if shifted else 0.0
+                shift = shifts.get(rec[_FEATURE], 0.0)
                 if best is None:
                     deadline = rec[_T] + timeout_of(rec[_FEATURE])
                     if deadline + shift != key:
@@ -675,7 +677,7 @@ class Resolver:
         heap: list[tuple[float, int, str, str]] = []
         expiries: dict[float, list[tuple[float, str]]] = {}
         for sid, rec in self._suggestions.items():
-            shift = self._shift_of(rec[_FEATURE])
+            shift = self._shifts.get(rec[_FEATURE], 0.0)
             if rec[_OT] is None:
                 timeout = self._timeout_of(rec[_FEATURE])
                 expiries.setdefault(timeout, []).append((rec[_T] + timeout + shift, sid))
