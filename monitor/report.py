@@ -60,17 +60,12 @@ def print_peaks(out: Console, peaks: list[Peak], alerts: list[Alert]) -> None:
     """How close each signal came to firing: its headroom on this stream. A peak at or
     above 1 without an alert was held back by the detector's gates (minimum effect,
     enough recent data)."""
-    fired: dict[str, int] = {}
-    for a in alerts:
-        if a.state == "firing":
-            fired[a.signal] = fired.get(a.signal, 0) + 1
+    fired = Counter(a.signal for a in alerts if a.state == "firing")
     table = Table(title="closest to firing: peak of statistic / threshold")
     for col in ("signal", "peak", "series", "at", "alerts"):
         table.add_column(col, justify="right" if col in ("peak", "alerts") else "left")
     for p in peaks:
-        table.add_row(
-            p.signal, f"{p.ratio:.2f}", p.series, to_rfc3339(p.at), str(fired.get(p.signal, 0))
-        )
+        table.add_row(p.signal, f"{p.ratio:.2f}", p.series, to_rfc3339(p.at), str(fired[p.signal]))
     out.print(table)
 
 
