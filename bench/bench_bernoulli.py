@@ -36,9 +36,9 @@ from river import drift
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.detectors.base import cusum_threshold
-from monitor.detectors.bernoulli import BernoulliCUSUM
-from monitor.signals import SIGNAL_SPECS
+from monitor.core.detectors.base import cusum_threshold
+from monitor.core.detectors.bernoulli import BernoulliCUSUM
+from monitor.core.signals import SIGNAL_SPECS
 
 P0, P1 = 0.6, 0.5
 TAU = 5_000

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_memory import build, grid, templates
-from monitor.records import ALL, Resolution
+from monitor.core.records import ALL, Resolution
 from streams.state import AssessPart
 
 

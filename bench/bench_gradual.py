@@ -41,10 +41,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from monitor.baselines import ADWINDefault
-from monitor.contract import InvalidEvent, parse_event
-from monitor.records import ACCEPTED, DECIDED, Resolution
+from monitor.core.contract import InvalidEvent, parse_event
+from monitor.core.records import ACCEPTED, DECIDED, Resolution
+from monitor.core.resolver import Resolver
 from monitor.replay import read_lines, replay_file
-from monitor.resolver import Resolver
 from monitor.simulate import load_scenario, simulate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -32,10 +32,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.assess import Assessor
-from monitor.records import ALL, Resolution, SeriesKey
+from monitor.core.assessor import Assessor
+from monitor.core.records import ALL, Resolution, SeriesKey
+from monitor.core.series import SeriesState
 from monitor.replay import replay_file
-from monitor.series import SeriesState
 from monitor.simulate import load_scenario, simulate
 
 ROOT = Path(__file__).resolve().parents[1]

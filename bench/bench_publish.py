@@ -22,7 +22,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from bench.common import best_of, bootstrap
 from bridge.publisher import Publisher
-from monitor.contract import parse_event
+from monitor.core.contract import parse_event
 from monitor.kafka_settings import KafkaSettings
 from monitor.schema import EXAMPLES
 

@@ -27,11 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import best_of
-from monitor.assess import Assessor
-from monitor.config import MonitorConfig
-from monitor.contract import InvalidEvent, parse_event
+from monitor.core.assessor import Assessor
+from monitor.core.config import MonitorConfig
+from monitor.core.contract import InvalidEvent, parse_event
+from monitor.core.resolver import Resolver
 from monitor.replay import read_lines, replay_file
-from monitor.resolver import Resolver
 from monitor.simulate import load_scenario, simulate
 
 ROOT = Path(__file__).resolve().parents[1]

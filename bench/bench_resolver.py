@@ -15,9 +15,9 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from monitor.contract import parse_event
-from monitor.records import Resolution
-from monitor.resolver import Resolver, ResolverConfig
+from monitor.core.contract import parse_event
+from monitor.core.records import Resolution
+from monitor.core.resolver import Resolver, ResolverConfig
 
 T0 = 1_767_600_000.0
 SITES = [f"site-{i}" for i in range(20)]

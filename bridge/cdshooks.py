@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from monitor.contract import SLUG_PATTERN, InvalidEvent, Outcome, validate_event
+from monitor.core.contract import SLUG_PATTERN, InvalidEvent, Outcome, validate_event
 
 _OUTCOMES = {"accepted": "accepted", "overridden": "rejected"}
 _SLUG = re.compile(SLUG_PATTERN)

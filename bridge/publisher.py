@@ -14,7 +14,14 @@ from typing import Any
 from kafka import KafkaProducer
 from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
-from monitor.contract import Feedback, Outcome, Suggestion, dump_event, parse_event, validate_event
+from monitor.core.contract import (
+    Feedback,
+    Outcome,
+    Suggestion,
+    dump_event,
+    parse_event,
+    validate_event,
+)
 from monitor.kafka_settings import KafkaSettings
 
 log = logging.getLogger(__name__)

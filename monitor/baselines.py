@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 from river import drift
 
-from monitor.detectors.base import Detector, DetectorParams
+from monitor.core.detectors.base import Detector, DetectorParams
 
 
 class RiverParams(DetectorParams):

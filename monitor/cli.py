@@ -132,7 +132,7 @@ def publish(
     Exits 1 when any line was invalid (the valid ones are still sent).
     """
     from bridge.publisher import BrokerUnavailable, Publisher, PublishError
-    from monitor.contract import InvalidEvent
+    from monitor.core.contract import InvalidEvent
 
     settings = _settings(bootstrap, input_topic=topic)
     invalid: list[tuple[int, InvalidEvent]] = []
@@ -176,7 +176,7 @@ ConfigOpt = Annotated[
 
 
 def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
-    from monitor.config import load_config
+    from monitor.core.config import load_config
 
     try:
         return load_config(path)

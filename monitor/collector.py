@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from monitor.assess import Assessor
+from monitor.core.assessor import Assessor
 
 LABELS = ("feature", "model_version", "site")
 _RATES = {

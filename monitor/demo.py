@@ -18,8 +18,8 @@ from rich.live import Live
 from rich.table import Table
 
 from monitor.collector import MonitorCollector
-from monitor.config import MonitorConfig
-from monitor.records import Alert, to_rfc3339
+from monitor.core.config import MonitorConfig
+from monitor.core.records import Alert, to_rfc3339
 from monitor.replay import Replay, read_lines
 from monitor.report import print_peaks, print_score, print_summary, print_timeline
 from monitor.scoring import load_truth

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.records import Alert
+from monitor.core.records import Alert
 from monitor.scoring import truth_time
 from monitor.trace import Trace, label
 

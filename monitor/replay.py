@@ -2,8 +2,8 @@
 
 Events are parsed and validated line by line (malformed lines are counted by
 reason and reported with their line numbers, never fatal), resolved by the
-:class:`~monitor.resolver.Resolver`, and assessed by the
-:class:`~monitor.assess.Assessor` in event-time order. The streaming worker
+:class:`~monitor.core.resolver.Resolver`, and assessed by the
+:class:`~monitor.core.assessor.Assessor` in event-time order. The streaming worker
 runs the same two classes, so both engines produce the same counts and the
 same event-time alert timeline.
 """
@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from monitor.assess import Assessor
-from monitor.config import MonitorConfig
-from monitor.contract import (
+from monitor.core.assessor import Assessor
+from monitor.core.config import MonitorConfig
+from monitor.core.contract import (
     MAX_EVENT_BYTES,
     Feedback,
     InvalidEvent,
@@ -26,9 +26,9 @@ from monitor.contract import (
     Suggestion,
     parse_event,
 )
-from monitor.detectors.base import Detector
-from monitor.records import Alert, Flag, Resolution
-from monitor.resolver import Resolver
+from monitor.core.detectors.base import Detector
+from monitor.core.records import Alert, Flag, Resolution
+from monitor.core.resolver import Resolver
 from monitor.trace import Trace
 
 MAX_EXAMPLES = 20

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.table import Table
 
 from monitor.baselines import RIVER_SIGNALS, ADWINDefault, PageHinkleyDefault
-from monitor.config import MonitorConfig
-from monitor.records import Alert, to_rfc3339
+from monitor.core.config import MonitorConfig
+from monitor.core.records import Alert, to_rfc3339
 from monitor.replay import Replay, ReplayResult, replay_file
 from monitor.scoring import Score, score
 from monitor.trace import Peak

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from monitor.contract import EVENT_ADAPTER, SCHEMA_VERSION
+from monitor.core.contract import EVENT_ADAPTER, SCHEMA_VERSION
 
 SCHEMA_ID = "https://vitals.dev/schemas/event-v1.json"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from monitor.records import ALL, Alert
+from monitor.core.records import ALL, Alert
 
 GRACE = 86400.0
 

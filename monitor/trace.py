@@ -9,7 +9,7 @@ headroom left on a stream (on a stationary one, the margin before a false alarm)
 
 Examples
 --------
->>> from monitor.assess import Assessor
+>>> from monitor.core.assessor import Assessor
 >>> trace = Trace(every=3600.0)
 >>> trace.sample(7200.0, Assessor())  # no series yet: nothing recorded
 >>> trace.series

@@ -11,7 +11,7 @@ Pipeline
     in 2 of 3 runs): ``parse_event``; invalid → dead-letter
     topic (original bytes and headers + ``vitals-reason``/``vitals-detail``/
     ``vitals-source-*``); valid → the partition's
-    :class:`~monitor.resolver.Resolver`. Each Resolution/Flag goes to stage 2
+    :class:`~monitor.core.resolver.Resolver`. Each Resolution/Flag goes to stage 2
     once per ``item.key.rollups()`` key (4 deliveries), each delivery numbered
     by a per-source-partition sequence (``seq``). Deliveries wait in an
     *outbox* for up to ``flush_interval`` (0.02 s), 400 entries, the next tick
@@ -120,12 +120,12 @@ import faust
 from aiokafka.partitioner import murmur2
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from monitor.codec import Idle, Tick, decode, encode
-from monitor.config import MonitorConfig, load_config
-from monitor.contract import InvalidEvent, parse_event
+from monitor.core.codec import Idle, Tick, decode, encode
+from monitor.core.config import MonitorConfig, load_config
+from monitor.core.contract import InvalidEvent, parse_event
+from monitor.core.records import Flag, Resolution, SeriesKey
+from monitor.core.resolver import ResolverConfig
 from monitor.kafka_settings import DEAD_LETTER_RETENTION_DAYS
-from monitor.records import Flag, Resolution, SeriesKey
-from monitor.resolver import ResolverConfig
 from streams.dead_letters import dead_letter, source_headers
 from streams.gaps import SKIPPED, GapConsumer, RangeReader, track_skipped_offsets
 from streams.metrics import PipelineCollector
@@ -136,7 +136,7 @@ log = logging.getLogger("vitals.worker")
 alert_log = logging.getLogger("vitals.alerts")
 
 RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_serializer": "raw"}
-_KINDS: dict[str, Any] = {"r": Resolution, "f": Flag}  # tags of monitor.codec
+_KINDS: dict[str, Any] = {"r": Resolution, "f": Flag}  # tags of monitor.core.codec
 PACK_ITEMS = 400  # entries per stage-2 pack, at most
 PACK_BYTES = 512 * 1024  # and bytes: the producer refuses requests over 1,000,000
 # Changelog topics: the broker's cleaner never compacts the active segment (1 GiB
@@ -168,9 +168,9 @@ def _header(message: Any, name: str) -> bytes | None:
 
 def _assessor_factory(config: MonitorConfig) -> Callable[..., Any] | None:
     try:
-        from monitor.assess import Assessor
+        from monitor.core.assessor import Assessor
     except ImportError as exc:  # the lead's module is not there yet
-        log.warning("stage 2 disabled: monitor.assess unavailable (%s)", exc)
+        log.warning("stage 2 disabled: monitor.core.assessor unavailable (%s)", exc)
         return None
     return lambda baselines: Assessor(config, baselines=baselines)
 

@@ -16,8 +16,8 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from monitor.contract import REASONS
-from monitor.resolver import COUNTERS
+from monitor.core.contract import REASONS
+from monitor.core.resolver import COUNTERS
 
 
 class PipelineCollector(Collector):

@@ -1,6 +1,6 @@
 """Per-partition state of the two stages and its checkpoint encoding.
 
-The monitor core (:class:`~monitor.resolver.Resolver`, the Assessor) keeps its
+The monitor core (:class:`~monitor.core.resolver.Resolver`, the Assessor) keeps its
 state in plain in-memory dicts, one set per Kafka partition. This module adds
 the two things the streaming worker needs around them:
 
@@ -26,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, ClassVar
 
-from monitor.resolver import Resolver, ResolverConfig
+from monitor.core.resolver import Resolver, ResolverConfig
 
 _MISSING = object()
 _dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode

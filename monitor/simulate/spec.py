@@ -38,7 +38,13 @@ from pydantic import (
     model_validator,
 )
 
-from monitor.contract import MAX_INPUTS, SLUG_PATTERN, TOKEN_PATTERN, CareSetting, FeedbackCategory
+from monitor.core.contract import (
+    MAX_INPUTS,
+    SLUG_PATTERN,
+    TOKEN_PATTERN,
+    CareSetting,
+    FeedbackCategory,
+)
 
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Token = Annotated[str, StringConstraints(pattern=TOKEN_PATTERN)]

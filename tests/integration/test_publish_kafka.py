@@ -12,7 +12,7 @@ import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 
 from bridge.publisher import BrokerUnavailable, Publisher
-from monitor.contract import Suggestion, dump_event, parse_event
+from monitor.core.contract import Suggestion, dump_event, parse_event
 from monitor.kafka_settings import KafkaSettings
 from monitor.schema import EXAMPLES
 

@@ -56,10 +56,10 @@ from worker_harness import (
 )
 
 from monitor.collector import MonitorCollector
-from monitor.config import load_config
-from monitor.contract import InvalidEvent, parse_event
+from monitor.core.config import load_config
+from monitor.core.contract import InvalidEvent, parse_event
+from monitor.core.resolver import COUNTERS
 from monitor.replay import replay_file
-from monitor.resolver import COUNTERS
 from monitor.simulate import parse_scenario, simulate
 
 pytestmark = [pytest.mark.kafka]

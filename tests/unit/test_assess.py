@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from monitor.assess import Assessor
 from monitor.collector import MonitorCollector
-from monitor.config import MonitorConfig, load_config
-from monitor.records import Resolution, SeriesKey
+from monitor.core.assessor import Assessor
+from monitor.core.config import MonitorConfig, load_config
+from monitor.core.records import Resolution, SeriesKey
+from monitor.core.resolver import Resolver
 from monitor.replay import Replay, read_lines, replay_file
-from monitor.resolver import Resolver
 from monitor.simulate import load_scenario, parse_scenario, simulate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -205,8 +205,8 @@ def test_alert_threshold_is_the_level_of_concern_in_signal_units() -> None:
     """Decision time is monitored on a log scale; its threshold is reported in seconds."""
     import math
 
-    from monitor.detectors.numeric import MeanShiftCUSUM
-    from monitor.series import alert_figures
+    from monitor.core.detectors.numeric import MeanShiftCUSUM
+    from monitor.core.series import alert_figures
 
     det = MeanShiftCUSUM(direction="up", transform="log", unit="abs", min_effect=0.25)
     rng = random.Random(1)
@@ -262,7 +262,7 @@ def test_an_input_that_changes_kind_is_skipped_not_a_crash() -> None:
 
 def test_a_jump_of_decades_in_event_time_ticks_at_most_a_week() -> None:
     """One bad timestamp (2099) used to tick every series every minute of the gap."""
-    from monitor.assess import MAX_TICK_GAP
+    from monitor.core.assessor import MAX_TICK_GAP
 
     assessor = Assessor(MonitorConfig())
     ticks: list[float] = []
@@ -282,7 +282,7 @@ def test_a_jump_of_decades_in_event_time_ticks_at_most_a_week() -> None:
 def test_input_names_per_series_are_capped() -> None:
     """A bridge that sends a new input name in every event (an identifier as a name)
     gets its first names monitored up to MAX_DETECTORS per series, and no more."""
-    from monitor.series import MAX_DETECTORS
+    from monitor.core.series import MAX_DETECTORS
 
     assessor = Assessor(MonitorConfig())
     t = 1.7e9

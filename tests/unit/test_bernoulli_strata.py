@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from monitor.config import MonitorConfig
-from monitor.detectors import BernoulliCUSUM
+from monitor.core.config import MonitorConfig
+from monitor.core.detectors import BernoulliCUSUM
 
 MONDAY = datetime(2026, 2, 2, tzinfo=UTC).timestamp()
 HOUR = 3600.0

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from bridge.cdshooks import outcome_from_feedback, reason_slug
 from bridge.edits import measure_edits, outcome_kind
-from monitor.contract import InvalidEvent, dump_event
+from monitor.core.contract import InvalidEvent, dump_event
 
 
 @given(st.text(max_size=200), st.text(max_size=200))

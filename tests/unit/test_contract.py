@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.contract import (
+from monitor.core.contract import (
     MAX_EVENT_BYTES,
     MAX_INPUTS,
     Feedback,

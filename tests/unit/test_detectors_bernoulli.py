@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from monitor.detectors import BernoulliCUSUM, BernoulliParams
+from monitor.core.detectors import BernoulliCUSUM, BernoulliParams
 
 
 def run(det: BernoulliCUSUM, xs: list[bool]) -> list[tuple[int, bool]]:

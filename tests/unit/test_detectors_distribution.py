@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from monitor.detectors import (
+from monitor.core.detectors import (
     CategoricalDrift,
     CategoricalParams,
     HistogramDrift,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from monitor.detectors import FunnelOutlier, FunnelParams
+from monitor.core.detectors import FunnelOutlier, FunnelParams
 
 
 def sites(rng: np.random.Generator, k: int, sd: float) -> dict[str, tuple[int, int]]:

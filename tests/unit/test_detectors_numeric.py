@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from monitor.detectors import MeanShiftCUSUM, MeanShiftParams
+from monitor.core.detectors import MeanShiftCUSUM, MeanShiftParams
 
 
 def run(det: MeanShiftCUSUM, xs: list[float]) -> list[tuple[int, bool]]:

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from monitor.detectors import SilenceDetector, SilenceParams
-from monitor.detectors.silence import hour_of_week
+from monitor.core.detectors import SilenceDetector, SilenceParams
+from monitor.core.detectors.silence import hour_of_week
 
 MONDAY = 1_699_833_600.0  # 2023-11-13 00:00 UTC, a Monday
 
@@ -115,11 +115,11 @@ def test_suggestions_expiring_during_an_outage_do_not_end_it() -> None:
     """A site goes silent; the suggestions shown just before it expire hours later,
     inside the silence. An expiry is the absence of an answer, not activity: the
     alert must hold until events come back."""
-    from monitor.assess import Assessor
-    from monitor.config import MonitorConfig
-    from monitor.records import Resolution, SeriesKey
-    from monitor.series import SeriesState
-    from monitor.signals import SIGNAL_SPECS
+    from monitor.core.assessor import Assessor
+    from monitor.core.config import MonitorConfig
+    from monitor.core.records import Resolution, SeriesKey
+    from monitor.core.series import SeriesState
+    from monitor.core.signals import SIGNAL_SPECS
 
     only = {s: {"enabled": s == "no_data"} for s in SIGNAL_SPECS}
     factory = Assessor(MonitorConfig(signals=only))._factory

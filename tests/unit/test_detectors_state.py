@@ -12,14 +12,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import monitor.detectors.base
-import monitor.detectors.bernoulli
-import monitor.detectors.distribution
-import monitor.detectors.funnel
-import monitor.detectors.numeric
-import monitor.detectors.score
-import monitor.detectors.silence
-from monitor.detectors import (
+import monitor.core.detectors.base
+import monitor.core.detectors.bernoulli
+import monitor.core.detectors.distribution
+import monitor.core.detectors.funnel
+import monitor.core.detectors.numeric
+import monitor.core.detectors.score
+import monitor.core.detectors.silence
+from monitor.core.detectors import (
     BernoulliCUSUM,
     CategoricalDrift,
     Detector,
@@ -168,13 +168,13 @@ def test_from_state_rejects_other_detector() -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        monitor.detectors.base,
-        monitor.detectors.bernoulli,
-        monitor.detectors.distribution,
-        monitor.detectors.funnel,
-        monitor.detectors.numeric,
-        monitor.detectors.score,
-        monitor.detectors.silence,
+        monitor.core.detectors.base,
+        monitor.core.detectors.bernoulli,
+        monitor.core.detectors.distribution,
+        monitor.core.detectors.funnel,
+        monitor.core.detectors.numeric,
+        monitor.core.detectors.score,
+        monitor.core.detectors.silence,
     ],
 )
 def test_doctests(module: object) -> None:

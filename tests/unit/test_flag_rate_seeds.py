@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.config import MonitorConfig
+from monitor.core.config import MonitorConfig
+from monitor.core.signals import SIGNAL_SPECS
 from monitor.replay import replay_file
 from monitor.scoring import load_truth, score
-from monitor.signals import SIGNAL_SPECS
 from monitor.simulate import load_scenario, simulate
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"

@@ -8,11 +8,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from monitor.assess import Assessor
 from monitor.cli import app
-from monitor.config import MonitorConfig
+from monitor.core.assessor import Assessor
+from monitor.core.config import MonitorConfig
+from monitor.core.records import Resolution
 from monitor.plots import plot_signals
-from monitor.records import Resolution
 from monitor.trace import Trace
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from monitor.contract import MAX_EVENT_BYTES
+from monitor.core.contract import MAX_EVENT_BYTES
 from monitor.replay import read_lines, replay_file
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "schemas" / "examples"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.console import Console
 
-from monitor.records import Alert
+from monitor.core.records import Alert
 from monitor.report import _print_false_alarms
 from monitor.scoring import Score
 

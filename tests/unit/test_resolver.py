@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-import monitor.resolver
-from monitor.contract import Feedback, Outcome, Suggestion
-from monitor.records import Flag, Resolution
-from monitor.resolver import CLOCK_KEY, COUNTERS, Resolver, ResolverConfig
+import monitor.core.resolver
+from monitor.core.contract import Feedback, Outcome, Suggestion
+from monitor.core.records import Flag, Resolution
+from monitor.core.resolver import CLOCK_KEY, COUNTERS, Resolver, ResolverConfig
 
 T0 = 1_767_600_000.0  # 2026-01-05T08:00:00Z
 # deadline = shown + 100; results final once clock > at + 15 (lateness 10 + skew 5)
@@ -124,7 +124,7 @@ def test_config_rejects(kw):
 
 
 def test_docstring_example_runs():
-    result = doctest.testmod(monitor.resolver, optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(monitor.core.resolver, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0
     assert result.failed == 0
 
@@ -246,7 +246,7 @@ def test_decision_timeout_per_feature():
 
 
 def test_feature_timeouts_come_from_the_monitor_config():
-    from monitor.config import MonitorConfig
+    from monitor.core.config import MonitorConfig
 
     cfg = MonitorConfig.model_validate(
         {

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from monitor.contract import Feedback, Outcome, Suggestion
-from monitor.records import Flag, Resolution
-from monitor.resolver import Resolver, ResolverConfig
+from monitor.core.contract import Feedback, Outcome, Suggestion
+from monitor.core.records import Flag, Resolution
+from monitor.core.resolver import Resolver, ResolverConfig
 
 T0 = 1_767_600_000.0
 CFG = ResolverConfig(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from monitor.contract import validate_event
+from monitor.core.contract import validate_event
 from monitor.schema import EXAMPLES, json_schema, render, write_schema
 
 ROOT = Path(__file__).resolve().parents[2]

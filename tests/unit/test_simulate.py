@@ -12,8 +12,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from monitor.contract import InvalidEvent, parse_event
-from monitor.records import SIGNALS
+from monitor.core.contract import InvalidEvent, parse_event
+from monitor.core.records import SIGNALS
 from monitor.simulate import (
     ScenarioError,
     iter_events,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from monitor.assess import Assessor
-from monitor.contract import InvalidEvent, parse_event
-from monitor.records import Resolution
-from monitor.resolver import Resolver, ResolverConfig
+from monitor.core.assessor import Assessor
+from monitor.core.contract import InvalidEvent, parse_event
+from monitor.core.records import Resolution
+from monitor.core.resolver import Resolver, ResolverConfig
 from streams.state import AssessPart, Baselines, CatchUp, ChunkLog, ResolvePart, split_key
 
 SAMPLE = Path(__file__).resolve().parents[2] / "seeds" / "sample" / "events.jsonl"

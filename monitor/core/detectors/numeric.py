@@ -38,7 +38,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from monitor.detectors.base import CusumBank, CusumParams, cusum_threshold, dispersion
+from monitor.core.detectors.base import CusumBank, CusumParams, cusum_threshold, dispersion
 
 __all__ = ["MeanShiftCUSUM", "MeanShiftParams"]
 

@@ -3,8 +3,8 @@
 The :class:`Resolver` is a deterministic state machine over the three event
 types of the contract. It drops duplicate ``event_id``s, joins events by
 ``suggestion_id``, expires unanswered suggestions by event time and emits one
-:class:`~monitor.records.Resolution` per suggestion plus a
-:class:`~monitor.records.Flag` per joined feedback. It has no Kafka imports:
+:class:`~monitor.core.records.Resolution` per suggestion plus a
+:class:`~monitor.core.records.Flag` per joined feedback. It has no Kafka imports:
 the Faust worker (stage 1) and the in-process replay engine both drive it.
 
 Semantics
@@ -50,8 +50,8 @@ from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from monitor.contract import Feedback, Outcome, Suggestion
-from monitor.records import ACCEPTED, Flag, Resolution
+from monitor.core.contract import Feedback, Outcome, Suggestion
+from monitor.core.records import ACCEPTED, Flag, Resolution
 
 __all__ = ["CLOCK_KEY", "COUNTERS", "Resolver", "ResolverConfig"]
 
@@ -209,7 +209,7 @@ class Resolver:
 
     Examples
     --------
-    >>> from monitor.contract import validate_event
+    >>> from monitor.core.contract import validate_event
     >>> r = Resolver(ResolverConfig(decision_timeout=3600, allowed_lateness=60))
     >>> def event(kind, eid, at, **fields):
     ...     return validate_event({"schema_version": 1, "type": kind, "event_id": eid,

@@ -1,9 +1,9 @@
 """Per-series online state: counts, rolling rates, burden, decision time, detectors.
 
-One :class:`SeriesState` per :class:`~monitor.records.SeriesKey`. It is fed the
+One :class:`SeriesState` per :class:`~monitor.core.records.SeriesKey`. It is fed the
 resolutions and flags that roll up to its key, keeps cumulative counts and the
-detectors of the signals that run in its role (see :mod:`monitor.signals`), and
-returns an :class:`~monitor.records.Alert` whenever a detector starts or stops
+detectors of the signals that run in its role (see :mod:`monitor.core.signals`), and
+returns an :class:`~monitor.core.records.Alert` whenever a detector starts or stops
 firing. State serializes to a compact JSON-native dict and restores exactly.
 """
 
@@ -13,10 +13,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from monitor.detectors.base import Detector
-from monitor.detectors.distribution import CategoricalDrift
-from monitor.records import ACCEPTED, DECIDED, Alert, Flag, Resolution, SeriesKey
-from monitor.signals import SIGNAL_SPECS, role
+from monitor.core.detectors.base import Detector
+from monitor.core.detectors.distribution import CategoricalDrift
+from monitor.core.records import ACCEPTED, DECIDED, Alert, Flag, Resolution, SeriesKey
+from monitor.core.signals import SIGNAL_SPECS, role
 
 # Index of each count in SeriesState.counts.
 COUNTS = (
@@ -53,7 +53,7 @@ class SeriesState:
     key
         The series.
     factory
-        Builds a detector for a signal (the :class:`~monitor.assess.Assessor`
+        Builds a detector for a signal (the :class:`~monitor.core.assessor.Assessor`
         passes one that applies config and inherited baselines).
     """
 

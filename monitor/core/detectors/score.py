@@ -1,9 +1,9 @@
 """Model-score drift: the shape of the distribution and its level, against one warm-up.
 
-PSI over a half-day window (:class:`~monitor.detectors.distribution.HistogramDrift`)
+PSI over a half-day window (:class:`~monitor.core.detectors.distribution.HistogramDrift`)
 sees any change of shape, but a window has to fill before it reads: a large,
 sudden level shift (an upstream feed change moving every score) shows after
-hours. A robust two-sided mean CUSUM (:class:`~monitor.detectors.numeric.MeanShiftCUSUM`,
+hours. A robust two-sided mean CUSUM (:class:`~monitor.core.detectors.numeric.MeanShiftCUSUM`,
 minimum effect in baseline SDs) on the same values sees such a shift within a
 few hundred scores. :class:`ScoreDrift` runs both and fires while either fires.
 
@@ -17,9 +17,9 @@ from typing import Any, Self
 
 from pydantic import Field
 
-from monitor.detectors.base import Detector, shared_params
-from monitor.detectors.distribution import HistogramDrift, HistogramParams
-from monitor.detectors.numeric import MeanShiftCUSUM, MeanShiftParams
+from monitor.core.detectors.base import Detector, shared_params
+from monitor.core.detectors.distribution import HistogramDrift, HistogramParams
+from monitor.core.detectors.numeric import MeanShiftCUSUM, MeanShiftParams
 
 __all__ = ["ScoreDrift", "ScoreDriftParams"]
 

@@ -1,7 +1,7 @@
 """Compact JSON encoding of the records passed from stage 1 (resolve) to stage 2 (assess).
 
 A record is a JSON array whose first element names its kind: ``"r"``
-(:class:`~monitor.records.Resolution`), ``"f"`` (:class:`~monitor.records.Flag`)
+(:class:`~monitor.core.records.Resolution`), ``"f"`` (:class:`~monitor.core.records.Flag`)
 ``"t"`` (a :class:`Tick`: a stage-1 partition's watermark, broadcast so that
 time advances for series that receive no events, e.g. a silent site) or ``"i"``
 (an :class:`Idle`: a stage-1 partition that has had no input for a while).
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 from typing import NamedTuple
 
-from monitor.records import Flag, Resolution
+from monitor.core.records import Flag, Resolution
 
 
 class Tick(NamedTuple):

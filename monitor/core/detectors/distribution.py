@@ -37,8 +37,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from monitor.detectors.base import Detector, DetectorParams
-from monitor.durations import Seconds
+from monitor.core.detectors.base import Detector, DetectorParams
+from monitor.core.durations import Seconds
 
 __all__ = ["CategoricalDrift", "CategoricalParams", "HistogramDrift", "HistogramParams"]
 

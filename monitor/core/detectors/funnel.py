@@ -34,7 +34,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from monitor.detectors.base import Detector, DetectorParams
+from monitor.core.detectors.base import Detector, DetectorParams
 
 __all__ = ["FunnelOutlier", "FunnelParams"]
 

@@ -1,6 +1,6 @@
 """The signal catalogue: which detector watches each signal, with what defaults, where.
 
-Series roles follow the rollups of :meth:`monitor.records.SeriesKey.rollups`:
+Series roles follow the rollups of :meth:`monitor.core.records.SeriesKey.rollups`:
 ``exact`` (feature, version, site), ``version`` (feature, version, *),
 ``site`` (feature, *, site) and ``feature`` (feature, *, *). A signal runs only
 in the roles where it means something: score and input drift are properties
@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.detectors.base import Detector, DetectorParams
-from monitor.detectors.bernoulli import BernoulliCUSUM
-from monitor.detectors.distribution import CategoricalDrift, HistogramDrift
-from monitor.detectors.funnel import FunnelOutlier
-from monitor.detectors.numeric import MeanShiftCUSUM
-from monitor.detectors.score import ScoreDrift
-from monitor.detectors.silence import SilenceDetector
-from monitor.records import ALL, SeriesKey
+from monitor.core.detectors.base import Detector, DetectorParams
+from monitor.core.detectors.bernoulli import BernoulliCUSUM
+from monitor.core.detectors.distribution import CategoricalDrift, HistogramDrift
+from monitor.core.detectors.funnel import FunnelOutlier
+from monitor.core.detectors.numeric import MeanShiftCUSUM
+from monitor.core.detectors.score import ScoreDrift
+from monitor.core.detectors.silence import SilenceDetector
+from monitor.core.records import ALL, SeriesKey
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
             "response_rate",
             BernoulliCUSUM,
             # Observed at each suggestion's decision timeout, answered or expired (see
-            # monitor.assess). The response rate still moves with the shift and clinician
+            # monitor.core.assessor). The response rate still moves with the shift and clinician
             # mix: phi estimated in warm-up false-alarmed on 5 of the 18 seed runs; with
             # phi 3 none did, at timeouts of 4 h, 8 h and 24 h, and the highest peak was
             # a third of the threshold. (Before answers were held to their timeout, the

@@ -38,12 +38,12 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from monitor.contract import SLUG_PATTERN, error_message
-from monitor.detectors.base import DetectorParams, LocalTimeParams
-from monitor.durations import Seconds
-from monitor.resolver import ResolverConfig
-from monitor.signals import SIGNAL_SPECS
-from monitor.timezones import Zone
+from monitor.core.contract import SLUG_PATTERN, error_message
+from monitor.core.detectors.base import DetectorParams, LocalTimeParams
+from monitor.core.durations import Seconds
+from monitor.core.resolver import ResolverConfig
+from monitor.core.signals import SIGNAL_SPECS
+from monitor.core.timezones import Zone
 
 Duration = Annotated[Seconds, Field(gt=0)]
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]

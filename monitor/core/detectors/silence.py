@@ -28,9 +28,9 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from monitor.detectors.base import Detector, LocalTimeParams
-from monitor.durations import Seconds
-from monitor.timezones import local_date
+from monitor.core.detectors.base import Detector, LocalTimeParams
+from monitor.core.durations import Seconds
+from monitor.core.timezones import local_date
 
 __all__ = ["SilenceDetector", "SilenceParams", "hour_of_week"]
 

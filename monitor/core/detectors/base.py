@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from monitor.timezones import Zone
+from monitor.core.timezones import Zone
 
 __all__ = [
     "CusumBank",

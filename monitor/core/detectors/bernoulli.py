@@ -55,15 +55,15 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, model_validator
 
-from monitor.detectors.base import (
+from monitor.core.detectors.base import (
     CusumBank,
     CusumParams,
     LocalTimeParams,
     cusum_threshold,
     dispersion,
 )
-from monitor.durations import Seconds
-from monitor.timezones import local_date
+from monitor.core.durations import Seconds
+from monitor.core.timezones import local_date
 
 __all__ = ["BernoulliCUSUM", "BernoulliParams"]
 

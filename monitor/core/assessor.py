@@ -1,6 +1,6 @@
 """Stage 2 core: route resolutions to their series, in event-time order, and raise alerts.
 
-The :class:`Assessor` owns a set of :class:`~monitor.series.SeriesState`. Items
+The :class:`Assessor` owns a set of :class:`~monitor.core.series.SeriesState`. Items
 (resolutions and flags) arrive with the series key they are meant for; they
 are buffered and applied in a canonical order, ``(at, kind, suggestion_id)``,
 once the watermark passed to :meth:`Assessor.advance` is beyond them, with the
@@ -38,11 +38,11 @@ import math
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
-from monitor.config import MonitorConfig
-from monitor.detectors.base import Detector
-from monitor.records import ALL, DECIDED, Alert, Flag, Resolution, SeriesKey, rollup_names
-from monitor.series import DETECTOR_CLASSES, SeriesState
-from monitor.signals import SIGNAL_SPECS, role
+from monitor.core.config import MonitorConfig
+from monitor.core.detectors.base import Detector
+from monitor.core.records import ALL, DECIDED, Alert, Flag, Resolution, SeriesKey, rollup_names
+from monitor.core.series import DETECTOR_CLASSES, SeriesState
+from monitor.core.signals import SIGNAL_SPECS, role
 
 MAX_TICK_GAP = 7 * 86400.0
 """Ticks run over at most the last week of a gap in event time: a stream that jumps
