@@ -47,17 +47,17 @@ class MonitorCollector(Collector):
         recent = GaugeMetricFamily(
             "vitals_signal_value",
             "Detector's current value of a signal (recent rate, mean, PSI, gap...).",
-            labels=[*LABELS, "signal", "input"],
+            labels=[*LABELS, "signal", "input", "detector"],
         )
         stat = GaugeMetricFamily(
             "vitals_detector_statistic_ratio",
             "Detector statistic divided by its threshold (>= 1 means alarming).",
-            labels=[*LABELS, "signal", "input"],
+            labels=[*LABELS, "signal", "input", "detector"],
         )
         firing = GaugeMetricFamily(
             "vitals_alert_firing",
             "1 while a signal's detector is firing on the series.",
-            labels=[*LABELS, "signal", "input"],
+            labels=[*LABELS, "signal", "input", "detector"],
         )
         for assessor in self._assessors():
             for state in assessor.series.values():
@@ -68,15 +68,13 @@ class MonitorCollector(Collector):
                 for name, value in state.rates().items():
                     if value is not None:
                         rates[name].add_metric(labels, value)
-                for slot, det in state.detectors.items():
-                    if det is None:
-                        continue
-                    signal, _, input_name = slot.partition(":")
-                    lab = [*labels, signal, input_name]
-                    recent.add_metric(lab, float(det.value))
-                    thr = det.threshold
-                    stat.add_metric(lab, float(det.statistic / thr) if thr else 0.0)
-                    firing.add_metric(lab, 1.0 if det.firing else 0.0)
+                for view in state.views():
+                    lab = [view.feature, view.model_version, view.site, view.signal,
+                           view.input or "", view.detector]  # fmt: skip
+                    if view.value == view.value:
+                        recent.add_metric(lab, float(view.value))
+                    stat.add_metric(lab, view.ratio)
+                    firing.add_metric(lab, 1.0 if view.firing else 0.0)
         yield counts
         yield flags
         yield from rates.values()

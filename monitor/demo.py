@@ -40,9 +40,9 @@ def _live_view(engine: Replay, alerts: list[Alert]) -> Group:
     firing = Table(title="firing now")
     for col in ("series", "signal", "value", "detector"):
         firing.add_column(col)
-    for key, state in sorted(engine.assessor.series.items()):
-        for slot, det in state.firing():
-            firing.add_row(key, slot, f"{det.value:.4g}", det.name)
+    for _key, state in sorted(engine.assessor.series.items()):
+        for view in state.firing():
+            firing.add_row(view.series, view.slot, f"{view.value:.4g}", view.detector)
     return Group(head, firing)
 
 

@@ -40,7 +40,9 @@ def print_summary(out: Console, engine: Replay, result: ReplayResult) -> None:
             _pct(r["response_rate"]),
             _num(r["correction_burden"]),
             _pct(r["flag_rate"]),
-            ", ".join(slot for slot, _ in state.firing()),
+            ", ".join(
+                v.slot if v.series == key else f"{v.slot}@{v.series}" for v in state.firing()
+            ),
         )
     out.print(table)
 

@@ -44,17 +44,14 @@ class Trace:
         if at < self._next:
             return
         self._next = (at // self.every + 1) * self.every
-        for skey, state in assessor.series.items():
-            for slot, det in state.detectors.items():
-                if det is None:
-                    continue
-                thr = det.threshold
-                ratio = det.statistic / thr if thr else 0.0
-                points = self.series.get((skey, slot))
+        for state in assessor.series.values():
+            for view in state.views():
+                key = (view.series, view.slot)
+                points = self.series.get(key)
                 if points is None:
-                    points = self.series[(skey, slot)] = (array("d"), array("d"))
+                    points = self.series[key] = (array("d"), array("d"))
                 points[0].append(at)
-                points[1].append(ratio if math.isfinite(ratio) else 0.0)
+                points[1].append(view.ratio)
 
     def signals(self) -> dict[str, list[tuple[str, str]]]:
         """Traced (series, slot) keys by signal name."""

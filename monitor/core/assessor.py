@@ -40,6 +40,7 @@ from typing import Any
 
 from monitor.core.config import MonitorConfig
 from monitor.core.detectors.base import Detector
+from monitor.core.panel import FeaturePanel
 from monitor.core.records import ALL, DECIDED, Alert, Flag, Resolution, SeriesKey, rollup_names
 from monitor.core.series import DETECTOR_CLASSES, SeriesState
 from monitor.core.signals import SIGNAL_SPECS, role
@@ -172,16 +173,24 @@ class Assessor:
     def _apply(self, item: Resolution | Flag, skey: str) -> list[Alert]:
         state = self.series.get(skey)
         if state is None:
-            state = self.series[skey] = SeriesState(SeriesKey.parse(skey))
+            state = self.series[skey] = self._new_series(skey)
         self.changed.add(skey)
         if isinstance(item, Resolution):
             alerts = state.observe(item, self._factory)
-            if item.status in DECIDED:
+            if state.per_series and item.status in DECIDED:
                 self._defer(state, skey, item)
         else:
             alerts = state.observe_flag(item, self._factory)
         self._after(state, skey, item.at)
         return alerts
+
+    def _new_series(self, skey: str) -> SeriesState:
+        state = SeriesState(SeriesKey.parse(skey))
+        if self._override is not None:
+            state.per_series = True
+        elif state.role == "feature":
+            state.panel = FeaturePanel(state.key.feature, self.config)
+        return state
 
     def _after(self, state: SeriesState, skey: str, at: float) -> None:
         """Baseline bookkeeping after a series' detectors were fed."""
@@ -230,23 +239,20 @@ class Assessor:
         return alerts
 
     def _factory(self, signal: str, key: SeriesKey, input_name: str | None, x: Any) -> Any:
+        if self._override is not None:  # yardstick runs: one detector class everywhere
+            cls, signals = self._override
+            return cls() if signal in signals else None
         spec = SIGNAL_SPECS.get(signal)
         if spec is None or role(key) not in spec.roles:
             return None
         enabled, params = self.config.signal(signal, key.feature, key.model_version)
         if not enabled:
             return None
-        if self._override is not None:  # yardstick runs: one detector class everywhere
-            cls, signals = self._override
-            return cls() if signal in signals else None
         slot = signal if input_name is None else f"{signal}:{input_name}"
         inherited = self._inherit(key, slot)
         if inherited is not None:
             return inherited
-        cls = spec.detector_for(x)
-        if cls is not spec.detector:  # categorical input: its own params, defaults
-            return cls()
-        return cls(params)
+        return spec.detector(params)
 
     # -- baselines ---------------------------------------------------------------------------
 
@@ -347,7 +353,7 @@ class Assessor:
         """Restore series exported by :meth:`export` (bytes, or their parsed JSON)."""
         for k, blob in blobs.items():
             state = json.loads(blob) if isinstance(blob, bytes | str) else blob
-            self.series[k] = series = SeriesState.from_state(state)  # (detectors as created)
+            self.series[k] = series = SeriesState.from_state(state, self.config)
             self._unrecorded.pop(k, None)
             shift = self._shifts.get(series.key.feature, 0.0)
             for tick in series.responses:

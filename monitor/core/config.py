@@ -42,7 +42,7 @@ from monitor.core.contract import SLUG_PATTERN, error_message
 from monitor.core.detectors.base import DetectorParams, LocalTimeParams
 from monitor.core.durations import Seconds
 from monitor.core.resolver import ResolverConfig
-from monitor.core.signals import SIGNAL_SPECS
+from monitor.core.signals import CONFIG_BLOCKS
 from monitor.core.timezones import Zone
 
 Duration = Annotated[Seconds, Field(gt=0)]
@@ -52,8 +52,9 @@ SignalBlocks = dict[str, dict[str, Any]]
 
 def _check_signal_blocks(blocks: SignalBlocks, where: str) -> None:
     for name, block in blocks.items():
-        if name not in SIGNAL_SPECS:
-            raise ValueError(f"{where}: unknown signal {name!r} (known: {', '.join(SIGNAL_SPECS)})")
+        if name not in CONFIG_BLOCKS:
+            known = ", ".join(CONFIG_BLOCKS)
+            raise ValueError(f"{where}: unknown signal {name!r} (known: {known})")
         if not isinstance(block, dict):
             raise ValueError(f"{where}.{name}: expected a mapping of parameters")
         if "enabled" in block and not isinstance(block["enabled"], bool):
@@ -62,7 +63,8 @@ def _check_signal_blocks(blocks: SignalBlocks, where: str) -> None:
             raise ValueError(f"{where}.{name}.enabled: expected true or false (unquoted)")
         params = {k: v for k, v in block.items() if k != "enabled"}
         try:
-            SIGNAL_SPECS[name].params_model(**{**SIGNAL_SPECS[name].defaults, **params})
+            model, defaults = CONFIG_BLOCKS[name]
+            model(**{**defaults, **params})
         except ValidationError as exc:
             err = exc.errors(include_url=False)[0]
             loc = ".".join(str(p) for p in err["loc"])
@@ -93,12 +95,39 @@ class ResolverSettings(BaseModel):
     feedback_retention: Duration = 7 * 86400.0
 
 
+class PanelSettings(BaseModel):
+    """The feature panel's time grid and learning (``monitor.core.panel``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    bucket_seconds: Annotated[Seconds, Field(ge=60.0)] = 900.0
+    """Width of the newest buckets: scans run at every bucket boundary."""
+    per_level: Annotated[int, Field(ge=2, le=64)] = 8
+    """Buckets per width before two merge into one twice as wide."""
+    horizon: Annotated[Seconds, Field(ge=86400.0)] = 35 * 86400.0
+    """History kept: a change is compared with at most this much before it."""
+    calendar_half_life: Duration = 14 * 86400.0
+    """Memory of the calendar strata's offsets (night, weekend, holiday staff)."""
+    stratum_prior: Annotated[float, Field(ge=0.0)] = 200.0
+    """Observations a stratum needs before half its own offset is removed."""
+    version_established: Annotated[int, Field(ge=1)] = 500
+    """Resolutions after which a version is the one a newer version is compared with."""
+    max_sites: Annotated[int, Field(ge=1)] = 500
+    max_versions: Annotated[int, Field(ge=1)] = 16
+    max_inputs: Annotated[int, Field(ge=0)] = 16
+    max_codes: Annotated[int, Field(ge=1, le=32)] = 8
+    """Codes of a coded input tracked one by one; rarer or later ones count as one."""
+    robust_sample: Annotated[int, Field(ge=20)] = 200
+    """First values of a measurement that set its robust range (winsorizing)."""
+    winsor_sd: Annotated[float, Field(gt=0.0)] = 5.0
+
+
 class MonitorConfig(BaseModel):
     """Everything the monitor core needs; the replay engine and the worker share it."""
 
     model_config = ConfigDict(extra="forbid")
 
     resolver: ResolverSettings = ResolverSettings()
+    panel: PanelSettings = PanelSettings()
     signals: SignalBlocks = {}
     features: dict[Slug, FeatureConfig] = {}
     lineage: dict[Slug, dict[Slug, Slug]] = Field(
@@ -168,9 +197,9 @@ class MonitorConfig(BaseModel):
         hit = self._cache.get(cache_key)
         if hit is not None:
             return hit
-        spec = SIGNAL_SPECS[name]
-        merged: dict[str, Any] = {"enabled": True, **spec.defaults}
-        if issubclass(spec.params_model, LocalTimeParams):
+        model, defaults = CONFIG_BLOCKS[name]
+        merged: dict[str, Any] = {"enabled": True, **defaults}
+        if issubclass(model, LocalTimeParams):
             merged["timezone"] = self.timezone
             merged["holidays"] = tuple(self.holidays)
         merged.update(self.signals.get(name, {}))
@@ -181,7 +210,7 @@ class MonitorConfig(BaseModel):
             if ver is not None:
                 merged.update(ver.signals.get(name, {}))
         enabled = bool(merged.pop("enabled"))
-        result = (enabled, spec.params_model(**merged))
+        result = (enabled, model(**merged))
         self._cache[cache_key] = result
         return result
 

@@ -6,6 +6,7 @@ serialize and to hold in state. Convert with :func:`to_rfc3339` at the edges.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, NamedTuple
 
@@ -134,6 +135,52 @@ class Alert(NamedTuple):
         if self.input is not None:
             out["input"] = self.input
         return out
+
+
+@dataclass(frozen=True)
+class DetectorView:
+    """What readers (metrics, plots, reports) see of one detector on one series.
+
+    ``statistic`` fires at ``threshold``. ``value``, ``reference`` and ``concern`` are
+    the recent level, the level it is compared with and the level of concern (the
+    reference moved by the minimum effect towards the alarm side), in the signal's own
+    units; NaN where a detector has no such level. ``detectable`` is the smallest change
+    the detector could alarm on now had it begun a day ago, in ``min_effect``'s units
+    (inf: cannot yet; NaN: not computed for this detector); ``learning`` says it cannot
+    yet see twice its minimum effect within a day. ``slot`` names the detector within
+    its series (``signal``, ``signal:input``, or a panel signal such as
+    ``volume_share``)."""
+
+    slot: str
+    signal: str
+    input: str | None
+    feature: str
+    model_version: str
+    site: str
+    detector: str
+    firing: bool
+    statistic: float
+    threshold: float
+    value: float
+    reference: float
+    concern: float
+    since: float | None = None
+    n_before: float = float("nan")
+    n_after: float = float("nan")
+    se: float = float("nan")
+    detectable: float = float("nan")
+    min_effect: float = float("nan")
+    learning: bool = False
+
+    @property
+    def series(self) -> str:
+        return f"{self.feature}|{self.model_version}|{self.site}"
+
+    @property
+    def ratio(self) -> float:
+        """``statistic / threshold`` (1 = fires), 0 when undefined."""
+        r = self.statistic / self.threshold if self.threshold else 0.0
+        return r if r == r and abs(r) != float("inf") else 0.0
 
 
 def to_epoch(ts: datetime) -> float:

@@ -1,10 +1,14 @@
-"""Per-series online state: counts, rolling rates, burden, decision time, detectors.
+"""Per-series online state: counts, cumulative rates, and the series' own detectors.
 
 One :class:`SeriesState` per :class:`~monitor.core.records.SeriesKey`. It is fed the
-resolutions and flags that roll up to its key, keeps cumulative counts and the
-detectors of the signals that run in its role (see :mod:`monitor.core.signals`), and
-returns an :class:`~monitor.core.records.Alert` whenever a detector starts or stops
-firing. State serializes to a compact JSON-native dict and restores exactly.
+resolutions and flags that roll up to its key and keeps cumulative counts. The feature
+series ``(feature, *, *)`` also holds the feature's panel
+(:class:`~monitor.core.panel.FeaturePanel`), which watches most signals for every series
+of the feature; the detectors a series keeps itself are those of ``SIGNAL_SPECS`` in
+its role (``no_data`` silence in site series, ``site_outlier`` in the feature series),
+or, for a yardstick run, the override's. Each returns an
+:class:`~monitor.core.records.Alert` whenever a detector starts or stops firing. State
+serializes to a compact JSON-native dict and restores exactly.
 """
 
 from __future__ import annotations
@@ -13,9 +17,19 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from monitor.core.config import MonitorConfig
 from monitor.core.detectors.base import Detector
 from monitor.core.detectors.distribution import CategoricalDrift
-from monitor.core.records import ACCEPTED, DECIDED, Alert, Flag, Resolution, SeriesKey
+from monitor.core.panel import FeaturePanel
+from monitor.core.records import (
+    ACCEPTED,
+    DECIDED,
+    Alert,
+    DetectorView,
+    Flag,
+    Resolution,
+    SeriesKey,
+)
 from monitor.core.signals import SIGNAL_SPECS, role
 
 # Index of each count in SeriesState.counts.
@@ -66,6 +80,8 @@ class SeriesState:
         "key",
         "last_at",
         "next_outlier",
+        "panel",
+        "per_series",
         "responses",
         "role",
         "sites",
@@ -85,8 +101,12 @@ class SeriesState:
         """Feature role only: site -> [accepted, decided], exponentially decayed."""
         self.next_outlier = -math.inf
         self.responses: dict[float, int] = {}
-        """Answered suggestions not yet seen by ``response_rate``, by the clock tick at
-        or after their decision timeout (see :meth:`defer_response`)."""
+        """Answered suggestions not yet seen by a yardstick's ``response_rate``, by the
+        clock tick at or after their decision timeout (see :meth:`defer_response`)."""
+        self.panel: FeaturePanel | None = None
+        """The feature's panel (feature series only; none in a yardstick run)."""
+        self.per_series = False
+        """Feed every signal to this series' own detectors (a yardstick run)."""
 
     # -- updates ----------------------------------------------------------------------------
 
@@ -100,17 +120,14 @@ class SeriesState:
         alerts: list[Alert] = []
         at = res.at
         decided = res.status in DECIDED
-        if not decided:  # an expiry; an answer is held until its timeout (defer_response)
-            self._feed("response_rate", False, at, factory, alerts)
-        else:
-            ok = res.status in ACCEPTED
-            self._feed("acceptance_rate", ok, at, factory, alerts)
-            if self.role == "feature":
-                site = self.sites.get(res.site)
-                if site is None:
-                    site = self.sites[res.site] = [0.0, 0.0]
-                site[0] += ok
-                site[1] += 1.0
+        if self.panel is not None:
+            self.panel.observe(res)
+        if decided and self.role == "feature":
+            site = self.sites.get(res.site)
+            if site is None:
+                site = self.sites[res.site] = [0.0, 0.0]
+            site[0] += res.status in ACCEPTED
+            site[1] += 1.0
         if self.role == "site" and res.status != "expired":
             # activity; an expiry is the *absence* of an answer hours after the
             # suggestion was shown, and counted as activity it ended silences
@@ -118,10 +135,18 @@ class SeriesState:
         if res.burden is not None:
             c[8] += 1
             self.burden_sum += res.burden
-            self._feed("correction_burden", res.burden, at, factory, alerts)
         if res.decision_seconds is not None:
             c[9] += 1
             self.decision_log_sum += math.log(max(res.decision_seconds, 1e-3))
+        if not self.per_series:
+            return alerts
+        if not decided:  # an expiry; an answer is held until its timeout (defer_response)
+            self._feed("response_rate", False, at, factory, alerts)
+        else:
+            self._feed("acceptance_rate", res.status in ACCEPTED, at, factory, alerts)
+        if res.burden is not None:
+            self._feed("correction_burden", res.burden, at, factory, alerts)
+        if res.decision_seconds is not None:
             self._feed("decision_time", res.decision_seconds, at, factory, alerts)
         if res.score is not None:
             self._feed("score_drift", res.score, at, factory, alerts)
@@ -163,9 +188,12 @@ class SeriesState:
         """Apply one flag; only the first flag of a suggestion counts toward the flag rate."""
         self.counts[7] += 1
         alerts: list[Alert] = []
+        if self.panel is not None:
+            self.panel.observe_flag(flag)
         if flag.first:
             self.counts[6] += 1
-            self._feed("flag_rate", True, flag.at, factory, alerts)
+            if self.per_series:
+                self._feed("flag_rate", True, flag.at, factory, alerts)
         return alerts
 
     def tick(
@@ -173,6 +201,8 @@ class SeriesState:
     ) -> list[Alert]:
         """Clock tick at event time *at*: time-driven signals (no_data, site_outlier)."""
         alerts: list[Alert] = []
+        if self.panel is not None:
+            alerts.extend(self.panel.tick(at))
         if self.role == "site":
             self._feed_silence(0, at, factory, alerts)
         elif self.role == "feature" and self.sites:
@@ -283,8 +313,28 @@ class SeriesState:
             "decision_time": math.exp(self.decision_log_sum / c[9]) if c[9] else None,
         }
 
-    def firing(self) -> list[tuple[str, Detector]]:
-        return [(slot, d) for slot, d in self.detectors.items() if d is not None and d.firing]
+    def views(self) -> list[DetectorView]:
+        """Every detector of the series and, in the feature series, of its panel."""
+        f, v, s = self.key
+        out = []
+        for slot, det in self.detectors.items():
+            if det is None:
+                continue
+            signal, _, input_name = slot.partition(":")
+            _value, threshold = alert_figures(signal, det)
+            reference = getattr(det, "reference", None)
+            out.append(DetectorView(
+                slot, signal, input_name or None, f, v, s, det.name, det.firing,
+                float(det.statistic), float(det.threshold), float(det.value),
+                math.nan if reference is None else float(reference),
+                threshold if getattr(det, "bound", None) is not None else math.nan,
+            ))  # fmt: skip
+        if self.panel is not None:
+            out.extend(self.panel.views())
+        return out
+
+    def firing(self) -> list[DetectorView]:
+        return [v for v in self.views() if v.firing]
 
     # -- state ------------------------------------------------------------------------------
 
@@ -302,10 +352,12 @@ class SeriesState:
                 slot: (None if det is None else [type(det).__name__, det.to_state()])
                 for slot, det in self.detectors.items()
             },
+            "p": None if self.panel is None else self.panel.to_state(),
         }
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> SeriesState:
+    def from_state(cls, state: dict[str, Any], config: MonitorConfig | None = None) -> SeriesState:
+        """Restore :meth:`to_state` output (``config``: the panel's, default config)."""
         obj = cls(SeriesKey(*state["k"]))
         obj.counts = list(state["c"])
         obj.burden_sum = state["b"]
@@ -319,6 +371,9 @@ class SeriesState:
             for slot, item in state["x"].items()
         }
         obj.created = list(obj.detectors)
+        if state.get("p") is not None:
+            panel = state["p"]
+            obj.panel = FeaturePanel.from_state(obj.key.feature, config or MonitorConfig(), panel)
         return obj
 
 

@@ -1,0 +1,193 @@
+"""The feature panel on small synthetic streams: what it detects, where, and from when."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from monitor.core.config import MonitorConfig
+from monitor.core.panel import FeaturePanel
+from monitor.core.records import Alert, Flag, Resolution
+
+T0 = 1767571200.0  # Monday 2026-01-05 00:00 UTC
+DAY = 86400.0
+
+Rate = Callable[[str, str, float], float]
+
+
+def _stream(
+    seed: int,
+    days: float,
+    sites: dict[str, float],
+    accept: Rate,
+    *,
+    versions: Callable[[str, float], str] = lambda s, t: "v1",
+    flag: Callable[[str, float], float] = lambda s, t: 0.0,
+    inputs: Callable[[str, float, random.Random], dict[str, float | str]] | None = None,
+) -> Iterator[tuple[float, Resolution | Flag]]:
+    """Resolutions (and flags) in time order: ``sites`` maps a site to suggestions a day;
+    day hours carry three times the night volume; ``accept(site, version, t)`` is the
+    acceptance probability."""
+    rng = random.Random(seed)
+    out: list[tuple[float, Resolution | Flag]] = []
+    i = 0
+    for site, per_day in sites.items():
+        t = T0
+        while t < T0 + days * DAY:
+            hour = (t - T0) % DAY / 3600
+            rate = per_day / DAY * (1.5 if 7 <= hour < 19 else 0.5)
+            t += rng.expovariate(rate)
+            v = versions(site, t)
+            status = "accepted" if rng.random() < accept(site, v, t) else "rejected"
+            ins = inputs(site, t, rng) if inputs else None
+            sid = f"{site}-{i}"
+            i += 1
+            out.append((t, Resolution(sid, "f", v, site, "other", t - 30, t, status, 30.0,
+                                      None, None, ins)))  # fmt: skip
+            if rng.random() < flag(site, t):
+                out.append((t + 60, Flag(sid, "f", v, site, t + 60, "unsafe", True)))
+    out.sort(key=lambda p: p[0])
+    yield from out
+
+
+def _run(panel: FeaturePanel, events, until: float | None = None) -> list[Alert]:
+    alerts: list[Alert] = []
+    for t, item in events:
+        alerts.extend(panel.tick(t))
+        if isinstance(item, Resolution):
+            panel.observe(item)
+        else:
+            panel.observe_flag(item)
+    if until is not None:
+        alerts.extend(panel.tick(until))
+    return alerts
+
+
+def _firing(alerts: list[Alert], signal: str | None = None) -> list[Alert]:
+    return [a for a in alerts if a.state == "firing" and (signal is None or a.signal == signal)]
+
+
+def test_a_small_site_drop_is_found_at_that_site_only() -> None:
+    sites = {"big": 2000.0, "mid": 400.0, "small": 150.0, "tiny": 40.0}
+    onset = T0 + 9 * DAY
+    events = _stream(1, 20, sites, lambda s, v, t: 0.45 if s == "small" and t > onset else 0.57)
+    alerts = _run(FeaturePanel("f", MonitorConfig()), events)
+    fired = _firing(alerts)
+    assert {(a.signal, a.site) for a in fired} == {("acceptance_rate", "small")}
+    delay = (fired[0].at - onset) / 3600
+    # at 150 a day a CUSUM that knew both rates would need about 450 decisions (3 days)
+    assert 0 < delay < 5 * 24, delay
+
+
+def test_a_stationary_month_with_a_night_and_weekend_mix_stays_quiet() -> None:
+    def accept(site: str, v: str, t: float) -> float:
+        hour = (t - T0) % DAY / 3600
+        weekend = ((t - T0) // DAY) % 7 >= 5
+        base = {"a": 0.30, "b": 0.22, "c": 0.18, "d": 0.25}[site]
+        return base + (0.05 if not 7 <= hour < 19 else 0.0) + (0.04 if weekend else 0.0)
+
+    sites = {"a": 1500.0, "b": 300.0, "c": 60.0, "d": 25.0}
+    alerts = _run(FeaturePanel("f", MonitorConfig()), _stream(2, 28, sites, accept))
+    assert _firing(alerts) == []
+
+
+def test_a_new_version_worse_from_its_first_day_is_compared_with_the_one_it_replaces() -> None:
+    rollout = T0 + 10 * DAY
+
+    def version(site: str, t: float) -> str:
+        return "v2" if t > rollout and site in ("a", "b") else "v1"
+
+    def accept(site: str, v: str, t: float) -> float:
+        return 0.50 if v == "v2" else 0.60
+
+    sites = {"a": 600.0, "b": 600.0, "c": 600.0}
+    alerts = _run(
+        FeaturePanel("f", MonitorConfig()), _stream(3, 16, sites, accept, versions=version)
+    )
+    series = {(a.model_version, a.site) for a in _firing(alerts, "acceptance_rate")}
+    assert ("v2", "*") in series
+    assert not any(v == "v1" for v, _ in series)
+
+
+def test_a_site_losing_most_of_its_volume_is_no_data() -> None:
+    loss = T0 + 8 * DAY
+    rng = random.Random(5)
+
+    def events():
+        for t, item in _stream(4, 14, {"a": 800.0, "b": 800.0, "c": 300.0}, lambda s, v, t: 0.5):
+            if item.site == "c" and t > loss and rng.random() < 0.6:
+                continue  # 60% of c's events never arrive
+            yield t, item
+
+    alerts = _run(FeaturePanel("f", MonitorConfig()), events())
+    fired = _firing(alerts, "no_data")
+    assert [a.site for a in fired] == ["c"]
+    assert fired[0].detector == "glr-share"
+    assert 0 < fired[0].at - loss < 1.5 * DAY
+    assert fired[0].value == pytest.approx(0.4, abs=0.15)  # share after / before
+
+
+def test_flags_rising_at_a_small_site_are_seen_there() -> None:
+    onset = T0 + 7 * DAY
+
+    def flag(site: str, t: float) -> float:
+        return 0.04 if site == "s" and t > onset else 0.005
+
+    sites = {"big": 1500.0, "m": 500.0, "s": 90.0}
+    alerts = _run(
+        FeaturePanel("f", MonitorConfig()), _stream(6, 18, sites, lambda *a: 0.5, flag=flag)
+    )
+    fired = _firing(alerts, "flag_rate")
+    assert {a.site for a in fired} == {"s"}
+    # a CUSUM that knew both rates would need about 270 suggestions (3 days); this one
+    # also has to learn the site's own rate from a handful of flags
+    assert fired[0].at - onset < 6 * DAY
+
+
+def test_an_input_scaled_at_one_site_is_input_drift_there() -> None:
+    onset = T0 + 6 * DAY
+
+    def inputs(site: str, t: float, rng: random.Random) -> dict[str, float | str]:
+        scale = 1.6 if site == "b" and t > onset else 1.0
+        return {"length": round(350 * scale * math.exp(0.7 * rng.gauss(0, 1))), "kind": "x"}
+
+    sites = {"a": 700.0, "b": 150.0, "c": 300.0}
+    alerts = _run(FeaturePanel("f", MonitorConfig()),
+                  _stream(7, 12, sites, lambda *a: 0.5, inputs=inputs))  # fmt: skip
+    fired = _firing(alerts, "input_drift")
+    assert {(a.site, a.input) for a in fired} == {("b", "length")}
+    assert fired[0].at - onset < DAY
+    assert fired[0].value > fired[0].threshold  # the level since the change, in characters
+
+
+def test_snapshot_and_restore_continue_identically() -> None:
+    onset = T0 + 5 * DAY
+    events = list(_stream(8, 9, {"a": 500.0, "b": 200.0, "c": 100.0},
+                          lambda s, v, t: 0.4 if s == "b" and t > onset else 0.55,
+                          flag=lambda s, t: 0.01))  # fmt: skip
+    whole = FeaturePanel("f", MonitorConfig())
+    expected = _run(whole, events)
+    cut = len(events) // 2
+    first = FeaturePanel("f", MonitorConfig())
+    got = _run(first, events[:cut])
+    blob = json.loads(json.dumps(first.to_state()))
+    second = FeaturePanel.from_state("f", MonitorConfig(), blob)
+    got += _run(second, events[cut:])
+    assert got == expected
+    assert json.dumps(second.to_state(), sort_keys=True) == json.dumps(
+        whole.to_state(), sort_keys=True
+    )
+    assert _firing(expected, "acceptance_rate")
+
+
+def test_what_a_small_series_can_detect_is_said() -> None:
+    panel = FeaturePanel("f", MonitorConfig())
+    _run(panel, _stream(9, 5, {"big": 3000.0, "tiny": 20.0}, lambda *a: 0.5), until=T0 + 5 * DAY)
+    views = {(v.slot, v.site): v for v in panel.views()}
+    big, tiny = views["acceptance_rate", "big"], views["acceptance_rate", "tiny"]
+    assert big.detectable < 0.06 and not big.learning
+    assert tiny.detectable > 0.2 and tiny.learning
