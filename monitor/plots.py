@@ -49,7 +49,15 @@ def plot_signals(
     written = []
     for signal, keys in sorted(trace.signals().items()):
         keys.sort(key=lambda k: max(trace.series[k][1], default=0.0), reverse=True)
-        fig, ax = plt.subplots(figsize=(12, 4.5), layout="constrained")
+        seeing = [k for k in keys[:SHOWN] if k in trace.detectable]
+        if seeing:
+            fig, (ax, low) = plt.subplots(
+                2, 1, figsize=(12, 7), layout="constrained", sharex=True,
+                gridspec_kw={"height_ratios": [3, 2]},
+            )  # fmt: skip
+            _plot_detectable(low, trace, seeing)
+        else:
+            fig, ax = plt.subplots(figsize=(12, 4.5), layout="constrained")
         for rank, key in enumerate(reversed(keys)):  # the closest to firing drawn last, on top
             times, ratios = trace.series[key]
             x = [_dt(t) for t in times]
@@ -82,6 +90,22 @@ def plot_signals(
         plt.close(fig)
         written.append(path)
     return written
+
+
+def _plot_detectable(ax: Any, trace: Trace, keys: list[tuple[str, str]]) -> None:
+    """What each shown series could detect over time: above 2x its minimum effect it is
+    still learning (too little data, or too few observations a day)."""
+    for key in keys:
+        times = trace.series[key][0]
+        det = trace.detectable[key]
+        x = [_dt(t) for t in times[-len(det) :]]
+        ax.plot(x, [min(v, 50.0) for v in det], lw=1.1, label=label(key))
+    ax.axhline(1.0, color="green", ls="--", lw=1.0, label="minimum effect")
+    ax.axhspan(2.0, 50.0, color="0.92", label="learning")
+    ax.set_yscale("log")
+    ax.set_ylim(0.5, 50.0)
+    ax.set_ylabel("detectable within a day\n(x minimum effect)")
+    ax.legend(loc="upper right", fontsize=7)
 
 
 def trace_end(trace: Trace) -> float:

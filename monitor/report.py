@@ -45,6 +45,42 @@ def print_summary(out: Console, engine: Replay, result: ReplayResult) -> None:
             ),
         )
     out.print(table)
+    print_detectable(out, engine)
+
+
+_SEEN = ("acceptance_rate", "response_rate", "flag_rate", "correction_burden", "no_data")
+
+
+def print_detectable(out: Console, engine: Replay) -> None:
+    """What each series could detect at the end of the stream, as a multiple of each
+    signal's minimum effect: a change of that size begun a day before would have
+    alarmed. Above 2x the series is still learning (short history, or few observations
+    a day), and the table says so rather than showing a quiet series as a healthy one."""
+    cells: dict[str, dict[str, str]] = {}
+    for state in engine.assessor.series.values():
+        for view in state.views():
+            if (
+                view.signal not in _SEEN
+                or view.input is not None
+                or view.min_effect != view.min_effect
+            ):
+                continue
+            ratio = view.detectable / view.min_effect
+            if ratio == float("inf"):
+                text = "learning"  # no history before the last day, nor a prior
+            else:
+                text = ">100x" if ratio > 100 else f"{ratio:.1f}x"
+                text = f"learning ({text})" if view.learning else text
+            cells.setdefault(view.series, {})[view.signal] = text
+    if not cells:
+        return
+    table = Table(title="detectable within a day (x minimum effect; learning above 2x)")
+    table.add_column("series")
+    for sig in _SEEN:
+        table.add_column(sig, justify="right")
+    for key in sorted(cells):
+        table.add_row(key, *(cells[key].get(sig, "") for sig in _SEEN))
+    out.print(table)
 
 
 def print_timeline(out: Console, alerts: list[Alert], title: str = "alert timeline") -> None:

@@ -37,6 +37,9 @@ class Trace:
     every: float = 3600.0
     series: dict[tuple[str, str], tuple[array, array]] = field(default_factory=dict)
     """(series key, detector slot) → (sample times, statistic / threshold)."""
+    detectable: dict[tuple[str, str], array] = field(default_factory=dict)
+    """Same keys → the smallest change the detector could see then, as a multiple of its
+    minimum effect (panel detectors only; inf while it cannot yet)."""
     _next: float = -math.inf
 
     def sample(self, at: float, assessor: Any) -> None:
@@ -52,6 +55,11 @@ class Trace:
                     points = self.series[key] = (array("d"), array("d"))
                 points[0].append(at)
                 points[1].append(view.ratio)
+                if view.min_effect == view.min_effect and view.detectable == view.detectable:
+                    det = self.detectable.get(key)
+                    if det is None:
+                        det = self.detectable[key] = array("d", [math.inf] * (len(points[0]) - 1))
+                    det.append(view.detectable / view.min_effect)
 
     def signals(self) -> dict[str, list[tuple[str, str]]]:
         """Traced (series, slot) keys by signal name."""

@@ -23,7 +23,7 @@ Example
         signals:
           input_drift: {enabled: false}
         versions:
-          note-3.1: {signals: {acceptance_rate: {p0: 0.62}}}   # explicit baseline
+          note-3.1: {signals: {acceptance_rate: {min_effect: 0.05}}}
     lineage:
       inbasket-reply: {reply-2.1: reply-2.0}   # new version -> the one it replaces
 """

@@ -172,8 +172,8 @@ class FeaturePanel:
         """Calendar learners: row key -> per stratum [n, sum] (raw values, decayed)."""
         self._offsets: dict[str, dict[str, float]] = {}
         """Site offsets removed from feature and version rows: row key -> site -> offset."""
-        self._kappa: dict[str, dict[str, float]] = {}
-        """Per family, row key -> the site priors' weight (recomputed hourly)."""
+        self._peer: dict[str, dict[str, np.ndarray]] = {}
+        """Per family: what site rows borrow from their peers (:meth:`_peers`, hourly)."""
         self._ranges: dict[str, list[Any]] = {}
         """Robust range of a measurement: key -> [lo, hi, sd, first values or None]."""
         self._codes: dict[str, list[str]] = {}
@@ -531,7 +531,8 @@ class FeaturePanel:
                 pred = self.predecessors[r.version]
                 src[r.idx] = where.get((r.signal, r.input, r.kind, pred, r.site), -1)
                 version_prior[r.idx] = True
-        ps = [self.params[r.signal] for r in rows]
+        settings = [self._params_of(r) for r in rows]
+        ps = [p for _, p in settings]
         effect = [p.code_effect if family == "mix" else p.min_effect for p in ps]
         tab = {
             "direction": np.array([_DIRECTION[p.direction] for p in ps], float),
@@ -542,13 +543,20 @@ class FeaturePanel:
             "min_after_seconds": np.array([p.min_after_seconds for p in ps]),
             "z": np.array([p.z for p in ps]),
             "z_resolve": np.array([p.z_resolve for p in ps]),
-            "on": np.array([self.enabled[r.signal] for r in rows], bool),
+            "on": np.array([on for on, _ in settings], bool),
             "src": src,
             "version_prior": version_prior,
             "version_weight": np.array([p.prior_max_version for p in ps]),
         }
         self._tables[family] = tab
         return tab
+
+    def _params_of(self, row: _Row) -> tuple[bool, ScanParams]:
+        """A row's (enabled, parameters): the feature's, or its version's overrides."""
+        if row.version == ALL:
+            return self.enabled[row.signal], self.params[row.signal]
+        on, params = self.config.signal(row.signal, self.feature, row.version)
+        return on, params  # type: ignore[return-value]
 
     def _scan(self, now: float, fresh: dict[str, list[int]]) -> list[Alert]:
         """Scan the rows with new data, the firing ones, and every hour all of them."""
@@ -561,8 +569,8 @@ class FeaturePanel:
                 continue
             tab = self._table(family)
             tot = data.sum(axis=1)
-            if hourly or family not in self._kappa:
-                self._kappa[family] = self._kappas(family, tot)
+            if hourly or len(self._peer.get(family, {}).get("weight", ())) != len(rows):
+                self._peer[family] = self._peers(family, tot)
                 self._learn_offsets(family, tot)
             if hourly:
                 sel = np.arange(len(rows))
@@ -633,86 +641,104 @@ class FeaturePanel:
         rng = self._ranges.get(key)
         return rng[2] if rng is not None and rng[2] > 0 else 1.0
 
-    def _kappas(self, family: str, tot: np.ndarray) -> dict[str, float]:
-        """Per row key: the prior weight of the peers' level, the within-site variance over
-        the between-site variance (DerSimonian-Laird, at least ``tau_floor``)."""
+    def _peers(self, family: str, tot: np.ndarray) -> dict[str, np.ndarray]:
+        """Per row: what a site row's before level borrows from the *other* sites of its
+        signal (leaving the site out, so an outlying site does not weaken its own prior):
+        their pooled level (``mean``; code frequencies ``freq``) and a weight of
+        pseudo-observations (``weight``), the within-site variance over the between-site
+        variance (DerSimonian-Laird, at least ``tau_floor``, at most ``prior_max``)."""
         rows = self._by_family[family]
-        out: dict[str, float] = {}
+        k = len(rows)
+        weight, mean = np.zeros(k), np.zeros(k)
+        freq = np.zeros((k, tot.shape[1] - 1)) if family == "mix" else None
         groups: dict[str, list[int]] = {}
-        feats: dict[str, int] = {}
         for r in rows:
-            if r.kind == SITE:
+            if r.kind == SITE and r.signal != "volume_share":
                 groups.setdefault(r.key, []).append(r.idx)
-            elif r.kind == FEATURE:
-                feats[r.key] = r.idx
-        for key, sites in groups.items():
+        for key, idx in groups.items():
             p = self.params[key.partition(":")[0]]
-            f = feats.get(key)
-            if family == "mix" or f is None or tot[f, 0] <= 0:
-                out[key] = min(100.0, p.prior_max)
+            sel = np.array(idx)
+            t = tot[sel]
+            n = t[:, 0]
+            has = n > 0
+            others_n = n[has].sum() - np.where(has, n, 0.0)
+            peers = (has.sum() - has) >= 1
+            if family == "mix":
+                cnt = t[:, 1:]
+                rest = cnt[has].sum(axis=0)[None, :] - np.where(has[:, None], cnt, 0.0)
+                freq[sel] = rest / np.maximum(others_n, 1e-12)[:, None]
+                weight[sel] = np.where(peers, min(100.0, p.prior_max), 0.0)
                 continue
-            centre = tot[f, 1] / tot[f, 0]
+            a1 = t[:, 1]
+            rest_a = a1[has].sum() - np.where(has, a1, 0.0)
+            centre = rest_a / np.maximum(others_n, 1e-12)
+            m = np.divide(a1, n, out=np.zeros_like(a1), where=has)
             if family == "rate":
-                var = max(centre * (1.0 - centre), 1e-9)
+                var = np.clip(centre * (1.0 - centre), 1e-9, None)
                 floor = p.tau_floor * (centre if p.relative else 1.0)
             else:
-                var = max(tot[f, 2] / tot[f, 0] - centre * centre, 1e-12)
+                ss = np.where(has, t[:, 2] - a1 * m, 0.0)
+                dof = np.where(has, n - 1.0, 0.0)
+                rest_ss, rest_dof = ss.sum() - ss, dof.sum() - dof
+                var = np.clip(rest_ss / np.maximum(rest_dof, 1.0), 1e-12, None)
                 floor = p.tau_floor * (self._sd(key) if p.unit == "sd" else 1.0)
-            used = [i for i in sites if tot[i, 0] > 0]
-            tau2 = 0.0
-            if len(used) >= 3:
-                w = tot[used, 0] / var
-                m = tot[used, 1] / tot[used, 0]
-                mw = float((w * m).sum() / w.sum())
-                q = float((w * (m - mw) ** 2).sum())
-                denom = float(w.sum() - (w * w).sum() / w.sum())
-                if denom > 0:
-                    tau2 = max(0.0, (q - (len(used) - 1)) / denom)
-            cap = p.prior_max / max(centre, 1e-9) if p.relative else p.prior_max
-            out[key] = float(min(var / max(tau2, floor * floor, 1e-18), cap))
+            # DerSimonian-Laird on the other sites (weights n / var)
+            nn = np.where(has, n, 0.0)
+            sa, sb, sc, sd = nn.sum(), (nn * m).sum(), (nn * m * m).sum(), (nn * nn).sum()
+            A, B, C, D = sa - nn, sb - nn * m, sc - nn * m * m, sd - nn * nn
+            count = has.sum() - has
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = (C - B * B / A) / var
+                denom = (A - D / A) / var
+                tau2 = np.where((count >= 2) & (denom > 0), (q - (count - 1)) / denom, 0.0)
+            tau2 = np.maximum(np.nan_to_num(tau2), np.maximum(np.asarray(floor) ** 2, 1e-18))
+            cap = p.prior_max / np.maximum(centre, 1e-9) if p.relative else p.prior_max
+            # never more pseudo-observations than the peers observed; a relative rate
+            # (flags) borrows nothing until the peers have seen at least one event
+            usable = peers & (~np.asarray(p.relative) | (rest_a > 0))
+            weight[sel] = np.where(usable, np.minimum(np.minimum(var / tau2, cap), others_n), 0.0)
+            mean[sel] = centre
+        out = {"weight": weight, "mean": mean}
+        if freq is not None:
+            out["freq"] = freq
         return out
 
     def _priors(
         self, family: str, tab: dict[str, np.ndarray], tot: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """Pseudo-observations for each row's before segment: a site's from its feature
-        (the hourly ``kappa`` weight), a new version's, and a new version's at a site,
-        from the version it replaces (up to ``prior_max_version``)."""
-        rows = self._by_family[family]
-        src = tab["src"]
+        """Pseudo-observations for each row's before segment: a site's from its peers
+        (hourly, :meth:`_peers`), a new version's, and a new version's at a site, from the
+        version it replaces (up to ``prior_max_version``)."""
+        peers = self._peer.get(family)
         n = tot[:, 0]
-        has = src >= 0
+        src = tab["src"]
+        vp = tab["version_prior"] & (src >= 0)
         s = np.maximum(src, 0)
-        kappa = self._kappa.get(family, {})
-        weight = np.where(
-            tab["version_prior"],
-            tab["version_weight"],
-            np.array([kappa.get(r.key, 0.0) for r in rows]),
-        )
-        prior_n = np.where(has, np.minimum(weight, n[s]), 0.0)
+        site_w = peers["weight"] if peers is not None else np.zeros_like(n)
+        prior_n = np.where(vp, np.minimum(tab["version_weight"], n[s]), site_w)
+        prior_n[prior_n < 1.0] = 0.0  # less than one pseudo-observation is no prior
         if family == "mix":
             freq = tot[:, 1:] / np.maximum(n, 1e-12)[:, None]
-            return prior_n, np.zeros_like(prior_n), np.where(has[:, None], freq[s], 0.0)
+            site_f = peers["freq"] if peers is not None else np.zeros_like(freq)
+            return prior_n, np.zeros_like(prior_n), np.where(vp[:, None], freq[s], site_f)
         mean = tot[:, 1] / np.maximum(n, 1e-12)
-        return prior_n, np.where(has, mean[s], 0.0), None
+        site_m = peers["mean"] if peers is not None else np.zeros_like(n)
+        return prior_n, np.where(vp, mean[s], site_m), None
 
     def _learn_offsets(self, family: str, tot: np.ndarray) -> None:
         """Site offsets (removed from feature and version rows) from the site rows'
-        histories, shrunk towards the feature level by the site priors' weight."""
+        histories against their peers, shrunk by the site priors' weight."""
         if family == "mix":
             return
-        rows = self._by_family[family]
-        kappa = self._kappa.get(family, {})
-        feats = {r.key: r.idx for r in rows if r.kind == FEATURE}
-        for r in rows:
-            f = feats.get(r.key)
-            if r.kind != SITE or f is None or r.signal in ("flag_rate", "volume_share"):
-                continue
-            if tot[f, 0] <= 0 or tot[r.idx, 0] <= 0:
+        peers = self._peer[family]
+        for r in self._by_family[family]:
+            if r.kind != SITE or r.signal in ("flag_rate", "volume_share"):
                 continue
             n = tot[r.idx, 0]
-            centre = tot[f, 1] / tot[f, 0]
-            off = n / (n + kappa.get(r.key, 0.0)) * (tot[r.idx, 1] / n - centre)
+            if n <= 0 or peers["weight"][r.idx] <= 0:
+                continue
+            w = peers["weight"][r.idx]
+            off = n / (n + w) * (tot[r.idx, 1] / n - peers["mean"][r.idx])
             self._offsets.setdefault(r.key, {})[r.site] = float(off)
 
     def _detectable(
@@ -771,7 +797,7 @@ class FeaturePanel:
         return y
 
     def _view(self, row: _Row) -> DetectorView:
-        p = self.params[row.signal]
+        p = self._params_of(row)[1]
         f = self._last[row.family]
         j = row.idx
         z, before, after = float(f["z"][j]), float(f["before"][j]), float(f["after"][j])
@@ -791,10 +817,24 @@ class FeaturePanel:
 
     def views(self) -> list[DetectorView]:
         """Every enabled row as of the last scan."""
-        return [self._view(r) for r in self.rows if self.enabled[r.signal]]
+        return [self._view(r) for r in self.rows if self._params_of(r)[0]]
 
     def firing(self) -> list[DetectorView]:
         return [self._view(r) for r in self.rows if r.firing]
+
+    def observed(self, slot: str, model_version: str, site: str) -> tuple[float, float]:
+        """(observations, their sum) a row holds, the open bucket included (0, 0 for a
+        row that does not exist); ``slot`` is a signal or ``input_drift:<name>``."""
+        signal, _, inp = slot.partition(":")
+        kind = {(True, True): FEATURE, (True, False): SITE, (False, True): VERSION}.get(
+            (model_version == ALL, site == ALL), EXACT
+        )
+        row = self._index.get((signal, inp or None, kind, model_version, site))
+        if row is None:
+            return 0.0, 0.0
+        tot = self._data[row.family][row.idx].sum(axis=0)
+        acc = self._acc[row.family][row.idx]
+        return float(tot[0] + acc[0]), float(tot[1] + acc[1])
 
     # -- state ---------------------------------------------------------------------------
 
@@ -812,7 +852,7 @@ class FeaturePanel:
             "stratum": self._stratum,
             "strata": self._strata,
             "offsets": self._offsets,
-            "kappa": self._kappa,
+            "peer": {f: {k: _pack(v) for k, v in d.items()} for f, d in self._peer.items()},
             "ranges": {
                 k: [
                     None if math.isinf(v[0]) else v[0],
@@ -860,7 +900,7 @@ class FeaturePanel:
         obj._stratum = state["stratum"]
         obj._strata = {k: [list(c) for c in v] for k, v in state["strata"].items()}
         obj._offsets = {k: dict(v) for k, v in state["offsets"].items()}
-        obj._kappa = {f: dict(v) for f, v in state["kappa"].items()}
+        obj._peer = {f: {k: _unpack(v) for k, v in d.items()} for f, d in state["peer"].items()}
         obj._ranges = {
             k: [-math.inf if v[0] is None else v[0], math.inf if v[1] is None else v[1], v[2],
                 None if v[3] is None else list(v[3])]

@@ -19,7 +19,6 @@ from typing import Any
 
 from monitor.core.config import MonitorConfig
 from monitor.core.detectors.base import Detector
-from monitor.core.detectors.distribution import CategoricalDrift
 from monitor.core.panel import FeaturePanel
 from monitor.core.records import (
     ACCEPTED,
@@ -156,14 +155,6 @@ class SeriesState:
                 det = self.detectors.get(slot, _NEW)
                 if det is _NEW and len(self.detectors) >= MAX_DETECTORS:
                     continue  # a bridge sending ever new input names: not monitored
-                # An input's kind (number or code) is set by its first value; values
-                # of the other kind cannot be compared with that reference: skipped.
-                if (
-                    det is not _NEW
-                    and det is not None
-                    and ((type(det) is CategoricalDrift) != (type(value) is str))
-                ):
-                    continue
                 self._feed(slot, value, at, factory, alerts)
         # Flag rate as a Bernoulli stream per shown suggestion: a 0 now, a 1 on its first flag.
         self._feed("flag_rate", False, at, factory, alerts)
@@ -380,7 +371,6 @@ class SeriesState:
 DETECTOR_CLASSES: dict[str, type[Detector]] = {
     spec.detector.__name__: spec.detector for spec in SIGNAL_SPECS.values()
 }
-DETECTOR_CLASSES[CategoricalDrift.__name__] = CategoricalDrift
 
 
 def alert_figures(signal: str, det: Detector) -> tuple[float, float]:

@@ -113,6 +113,15 @@ fn clamp(v: f64, lo: f64, hi: f64) -> f64 {
     }
 }
 
+/// `out[k]` = the sum of the first `k` values (before-segment sums, added forwards so a
+/// short before segment is exact rather than a total minus a suffix).
+fn prefix<'a>(values: impl Iterator<Item = &'a f64>, out: &mut [f64]) {
+    out[0] = 0.0;
+    for (k, v) in values.enumerate() {
+        out[k + 1] = out[k] + v;
+    }
+}
+
 /// Per-row parameters shared by the scans.
 struct Params<'a> {
     gate: &'a [f64],
@@ -189,11 +198,13 @@ fn binomial_scan<'py>(
                   ("min_after", p.min_after.len()), ("last", p.last.len())])?;
     let mut out = Results::with_capacity(rows);
     py.detach(|| {
+        let mut pre_n = vec![0.0; t + 1];
+        let mut pre_x = vec![0.0; t + 1];
         for r in 0..rows {
             let row_n = n.row(r);
             let row_x = x.row(r);
-            let tot_n: f64 = row_n.iter().sum();
-            let tot_x: f64 = row_x.iter().sum();
+            prefix(row_n.iter(), &mut pre_n);
+            prefix(row_x.iter(), &mut pre_x);
             let (pn, pm, ph) = (p.prior_n[r], prior_mean[r], p.phi[r]);
             let need_after = p.min_after[r].max(EPS);
             let mut best = Best::none();
@@ -205,12 +216,12 @@ fn binomial_scan<'py>(
                 if k as i64 > p.last[r] {
                     continue;
                 }
-                let data_before = tot_n - an;
+                let data_before = pre_n[k];
                 if an < need_after || !(data_before > 0.0 || pn > 0.0) {
                     continue;
                 }
                 let n1 = data_before + pn;
-                let x1 = (tot_x - ax) + pn * pm;
+                let x1 = pre_x[k] + pn * pm;
                 let (z, p1, p2, pt) = rate_split(n1, x1, an, ax, ph);
                 let se = (ph * pt * (1.0 - pt) * (1.0 / n1.max(EPS) + 1.0 / an.max(EPS))).sqrt();
                 let here = Best { z, k: k as i64, before: p1, after: p2, n1, n2: an, se };
@@ -270,11 +281,14 @@ fn gaussian_scan<'py>(
                   ("last", p.last.len()), ("var_floor", var_floor.len())])?;
     let mut out = Results::with_capacity(rows);
     py.detach(|| {
+        let mut pre_n = vec![0.0; t + 1];
+        let mut pre_a = vec![0.0; t + 1];
+        let mut pre_q = vec![0.0; t + 1];
         for r in 0..rows {
             let (rn, ra, rq) = (n.row(r), s1.row(r), s2.row(r));
-            let tot_n: f64 = rn.iter().sum();
-            let tot_a: f64 = ra.iter().sum();
-            let tot_q: f64 = rq.iter().sum();
+            prefix(rn.iter(), &mut pre_n);
+            prefix(ra.iter(), &mut pre_a);
+            prefix(rq.iter(), &mut pre_q);
             let (pn, pm, ph) = (p.prior_n[r], prior_mean[r], p.phi[r]);
             let need_after = p.min_after[r].max(EPS);
             let mut best = Best::none();
@@ -287,7 +301,7 @@ fn gaussian_scan<'py>(
                 if k as i64 > p.last[r] {
                     continue;
                 }
-                let (n1d, a1d, q1d) = (tot_n - n2, tot_a - a2, tot_q - q2);
+                let (n1d, a1d, q1d) = (pre_n[k], pre_a[k], pre_q[k]);
                 if n2 < need_after || !(n1d > 0.0 || pn > 0.0) {
                     continue;
                 }
@@ -356,14 +370,21 @@ fn multinomial_scan<'py>(
                   ("min_after", p.min_after.len()), ("last", p.last.len())])?;
     let mut out = Results::with_capacity(rows);
     py.detach(|| {
-        let mut tot = vec![0.0; kc];
         let mut after = vec![0.0; kc];
+        let mut pre = vec![0.0; (t + 1) * kc];
+        let mut pre_n = vec![0.0; t + 1];
         for r in 0..rows {
             for j in 0..kc {
-                tot[j] = (0..t).map(|k| c[[r, k, j]]).sum();
                 after[j] = 0.0;
             }
-            let tot_n: f64 = tot.iter().sum();
+            for k in 0..t {
+                let mut row_total = 0.0;
+                for j in 0..kc {
+                    pre[(k + 1) * kc + j] = pre[k * kc + j] + c[[r, k, j]];
+                    row_total += c[[r, k, j]];
+                }
+                pre_n[k + 1] = pre_n[k] + row_total;
+            }
             let (pn, ph) = (p.prior_n[r], p.phi[r]);
             let need_after = p.min_after[r].max(EPS);
             let mut best = Best::none();
@@ -377,7 +398,7 @@ fn multinomial_scan<'py>(
                 if k as i64 > p.last[r] {
                     continue;
                 }
-                let n1d = tot_n - n2;
+                let n1d = pre_n[k];
                 if n2 < need_after || !(n1d > 0.0 || pn > 0.0) {
                     continue;
                 }
@@ -386,7 +407,7 @@ fn multinomial_scan<'py>(
                 let (mut g, mut seen, mut dmax, mut cat) = (0.0, 0.0, -1.0, 0usize);
                 let (mut b1, mut b2, mut bt) = (0.0, 0.0, 0.0);
                 for j in 0..kc {
-                    let c1 = tot[j] - after[j] + pn * pf[[r, j]];
+                    let c1 = pre[k * kc + j] + pn * pf[[r, j]];
                     let c2 = after[j];
                     let ct = c1 + c2;
                     let f1 = c1 / n1.max(EPS);

@@ -91,3 +91,16 @@ def test_site_leaving_resolves() -> None:
 def test_params_validation(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         FunnelParams(**kwargs)
+
+
+def test_an_outlier_does_not_widen_its_own_limits() -> None:
+    """Four sites and one far below them: measured against all five (itself included),
+    the spread it adds would hide it; against the other four it stands out."""
+    det = FunnelOutlier(min_sites=3)
+    counts = {f"s{i}": (600 + 5 * i, 1000) for i in range(4)}
+    counts["bad"] = (430, 1000)
+    assert det.update(counts)
+    assert [(s, state) for s, state, _ in det.changes] == [("bad", "firing")]
+    assert det.centres["bad"] == pytest.approx((600 + 605 + 610 + 615) / 4000)
+    # the others are compared with a centre that includes the bad site, and stay in
+    assert set(det.outliers) == {"bad"}

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 
 from monitor.core.config import MonitorConfig
-from monitor.core.signals import SIGNAL_SPECS
+from monitor.core.signals import CONFIG_BLOCKS
 from monitor.replay import replay_file
 from monitor.scoring import load_truth, score
 from monitor.simulate import load_scenario, simulate
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 FLAG_ONLY = MonitorConfig.model_validate(
-    {"signals": {s: {"enabled": False} for s in SIGNAL_SPECS if s != "flag_rate"}}
+    {"signals": {s: {"enabled": False} for s in CONFIG_BLOCKS if s != "flag_rate"}}
 )
 
 

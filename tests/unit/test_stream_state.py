@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from monitor.core.assessor import Assessor
 from monitor.core.contract import InvalidEvent, parse_event
 from monitor.core.records import Resolution
 from monitor.core.resolver import Resolver, ResolverConfig
-from streams.state import AssessPart, Baselines, CatchUp, ChunkLog, ResolvePart, split_key
+from streams.state import AssessPart, CatchUp, ChunkLog, ResolvePart, split_key
 
 SAMPLE = Path(__file__).resolve().parents[2] / "seeds" / "sample" / "events.jsonl"
 
@@ -102,7 +101,9 @@ def test_assess_deltas_hold_only_changed_series_and_restore_exactly(small_chunks
     the records always restore the live state, and an idle checkpoint writes no series."""
     items = _items()
     part = AssessPart(0, Assessor, sources=1, lag=60.0)
-    part.chunks.MIN_BASE = 20_000
+    part.chunks.MIN_BASE = (
+        4_000_000  # the feature panels change every slice: a base at once otherwise
+    )
     table: dict = {}
     step = max(1, len(items) // 12)
     logs: list[str] = []
@@ -336,31 +337,6 @@ def _feed_one(assessor: Assessor, i: int, version: str, accepted: bool, t: float
     for key in res.key.rollups():
         assessor.process(res, key)
     assessor.advance(t - 120)
-
-
-@pytest.mark.parametrize("order", ["a-then-b", "b-then-a"])
-def test_versions_established_on_two_workers_at_once_are_both_kept(order: str) -> None:
-    """Two workers each establish a version within one checkpoint interval; a later
-    version's predecessor is the latest of them, whichever checkpoint lands last."""
-    rng = random.Random(5)
-    store: dict[bytes, bytes] = {}
-    a, b = Baselines(store), Baselines(store)
-    worker_a, worker_b = Assessor(baselines=a), Assessor(baselines=b)
-    t = 1.7e9
-    for i in range(12_000):  # v1's baseline, on worker A
-        t += 40
-        _feed_one(worker_a, i, "v1", rng.random() < 0.60, t)
-    worker_a.flush()
-    _apply(store, a.checkpoint())
-    _feed_one(worker_a, 20_000, "v2", True, t + 3600)  # inherits v1's: established at once
-    _feed_one(worker_b, 20_001, "v3", True, t + 7200)  # on B, an hour later in event time
-    worker_a.flush(), worker_b.flush()
-    first, second = (a, b) if order == "a-then-b" else (b, a)
-    _apply(store, first.checkpoint())
-    _apply(store, second.checkpoint())
-    _feed_one(worker_a, 20_002, "v4", True, t + 10800)
-    worker_a.flush()
-    assert worker_a.baselines["lineage|f|v4"] == "v3"
 
 
 def test_a_rebuilt_partition_is_caught_up_only_past_the_end_first_seen() -> None:

@@ -23,21 +23,17 @@ import json
 import math
 from abc import ABC, abstractmethod
 from datetime import date
-from statistics import NormalDist
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict
 
 from monitor.core.timezones import Zone
 
 __all__ = [
-    "CusumBank",
-    "CusumParams",
     "Detector",
     "DetectorParams",
     "LocalTimeParams",
     "cusum_threshold",
-    "dispersion",
     "shared_params",
     "siegmund_arl",
 ]
@@ -167,124 +163,7 @@ class Detector(ABC):
         )
 
 
-class CusumParams(DetectorParams):
-    """Parameters every CUSUM-bank detector shares (subclasses may change defaults)."""
-
-    direction: Literal["down", "up", "both"] = "both"
-    warmup: int = Field(1000, ge=0)
-    """Observations used to learn the reference and/or phi (not monitored)."""
-    batch_size: int = Field(100, ge=2)
-    """Batch length for the over-dispersion estimate."""
-    phi: float | None = Field(None, ge=1.0)
-    """Over-dispersion factor; ``None`` estimates it during warm-up."""
-    max_phi: float = Field(10.0, ge=1.0)
-    dispersion_alpha: float = Field(0.05, gt=0.0, lt=1.0)
-    """An over-dispersion estimate is used only when significant at this level (a chi-square
-    test of the warm-up batches); otherwise ``phi = 1`` (an i.i.d. stream keeps i.i.d.
-    thresholds instead of ones inflated by the noise of its own estimate)."""
-    arl: float = Field(1e6, ge=100.0)
-    """Target mean number of in-control observations between false alarms."""
-    multipliers: tuple[float, ...] = Field((2.0, 4.0, 8.0), min_length=1, max_length=8)
-    """Alternatives tested: ``min_effect x multipliers``."""
-    null_shift: float = Field(0.5, ge=0.0, lt=1.0)
-    """Shifts up to ``null_shift x min_effect`` count as in-control when calibrating: the
-    false-alarm target ``arl`` holds for them too (whatever the volume)."""
-    recent_window: int = Field(500, ge=10)
-    """EWMA span (observations) of the recent level used for resolution and ``value``."""
-
-    @model_validator(mode="after")
-    def _check_bank(self) -> Self:
-        if self.phi is None and self.warmup < 5 * self.batch_size:
-            raise ValueError(
-                f"estimating phi needs warmup >= 5 * batch_size (warmup {self.warmup}, "
-                f"batch_size {self.batch_size}): lower batch_size, or set phi"
-            )
-        if any(m < 1.0 for m in self.multipliers):
-            raise ValueError("multipliers must be >= 1")
-        return self
-
-
-class CusumBank(Detector):
-    """Shared alarm logic of the detectors that run a bank of one-sided CUSUMs.
-
-    A subclass keeps ``_s`` (one CUSUM value per arm) and ``_arms`` (tuples whose
-    last two entries are the arm's threshold ``h`` and its direction ``sign``),
-    updates ``_s`` itself, then calls :meth:`_transition` with the sign of the
-    first arm at its threshold. Hysteresis: once firing, the alarm holds while the
-    recent level stays at least half the minimum effect beyond the reference, or
-    while an arm of the firing direction keeps half its threshold.
-    """
-
-    _gate: ClassVar[bool] = False
-    """Also require the recent level to have moved by half the minimum effect to fire."""
-
-    _s: list[float]
-    _arms: list[tuple[float, ...]]
-    _dir: int
-    # warm-up batches for the over-dispersion estimate (state fields of the subclass):
-    # observations and total of the open batch; closed batches, the sum and the sum
-    # of squares of their statistics
-    _bn: int
-    _bsum: float
-    _nb: int
-    _csum: float
-    _csq: float
-
-    def _batch_add(self, x: float, *, mean: bool) -> None:
-        """Add a warm-up observation; a full batch adds its total (``mean``: its mean)."""
-        self._bn += 1
-        self._bsum += x
-        if self._bn == self.params.batch_size:
-            self._nb += 1
-            b = self._bsum / self._bn if mean else self._bsum
-            self._csum += b
-            self._csq += b * b
-            self._bn = 0
-            self._bsum = 0
-
-    def _batch_moments(self) -> tuple[float, float]:
-        """Mean and sample variance of the closed batches' statistics."""
-        mean = self._csum / self._nb
-        return mean, (self._csq - self._nb * mean * mean) / (self._nb - 1)
-
-    def _transition(self, fire: int, shift: float, half: float) -> bool:
-        """Decide the alarm state after one step; True when ``firing`` changed.
-
-        ``fire``: sign of the first arm at its threshold (0: none); ``shift``: recent
-        level minus the reference; ``half``: half the minimum effect, same units.
-        """
-        if not self._firing:
-            if fire and (not self._gate or fire * shift >= half):
-                self._firing = True
-                self._dir = fire
-                return True
-            return False
-        if self._dir * shift < half:
-            for v, arm in zip(self._s, self._arms, strict=True):
-                if arm[-1] == self._dir and v >= 0.5 * arm[-2]:
-                    return False
-            self._firing = False
-            self._dir = 0
-            return True
-        return False
-
-    def _side(self) -> int:
-        """-1 or +1 for one-sided banks; a two-sided bank's current alarm side (0 if quiet)."""
-        return {"down": -1, "up": 1}.get(self.params.direction, self._dir)
-
-    @property
-    def statistic(self) -> float:
-        """Largest CUSUM value as a fraction of its own threshold (0 during warm-up)."""
-        if not self._arms:
-            return 0.0
-        return max(v / arm[-2] for v, arm in zip(self._s, self._arms, strict=True))
-
-    @property
-    def threshold(self) -> float:
-        return 1.0
-
-
-# -- CUSUM calibration shared by the CUSUM-based detectors ---------------------------------
+# -- CUSUM calibration (the oracle yardstick, monitor.evaluation) ---------------------------------
 
 _RHO = 0.583  # Siegmund's overshoot constant: b = h/sigma + 2 * 0.583
 
@@ -325,27 +204,3 @@ def cusum_threshold(mu: float, sigma: float, arl: float) -> float:
         else:
             hi = mid
     return hi
-
-
-def _chi2_quantile(q: float, df: int) -> float:
-    """Wilson-Hilferty approximation of the chi-square quantile (good to ~1% for df >= 3)."""
-    z = NormalDist().inv_cdf(q)
-    c = 2.0 / (9.0 * df)
-    return df * (1.0 - c + z * math.sqrt(c)) ** 3
-
-
-def dispersion(ratio: float, batches: int, alpha: float, max_phi: float) -> float:
-    """Over-dispersion factor from warm-up batches: ``ratio`` is the observed variance of
-    the batch statistics over their variance under independence, from ``batches`` batches.
-
-    Under independence ``(batches - 1) * ratio`` is chi-square with ``batches - 1`` degrees
-    of freedom; ``ratio`` is used (clipped to ``[1, max_phi]``) only when it exceeds that
-    distribution's ``1 - alpha`` quantile, else 1.
-
-    >>> dispersion(1.3, 20, 0.05, 10.0), dispersion(3.0, 20, 0.05, 10.0)
-    (1.0, 3.0)
-    """
-    df = batches - 1
-    if df < 1 or not ratio > _chi2_quantile(1.0 - alpha, df) / df:
-        return 1.0
-    return min(max(ratio, 1.0), max_phi)

@@ -1,12 +1,13 @@
 """Site outliers on a funnel plot with an over-dispersion allowance.
 
-Given per-site counts ``(successes, n)`` over a recent window and the
-feature-wide rate ``p`` (pooled over the sites when not given), each site gets
+Given per-site counts ``(successes, n)`` over a recent window, each site is compared
+with the rate ``p`` of the *other* sites pooled (or a given feature-wide ``p``), and gets
 ``z = (y - p) / sqrt(phi * p (1 - p) / n)`` with ``y = successes / n``. The
-over-dispersion factor ``phi`` is estimated as in Spiegelhalter (2005): the
-mean of the squared z-scores after winsorizing them at the 10th/90th
-percentiles, used when it exceeds 1 and there are at least ``min_sites``
-sites (or fixed with ``phi``). The default ``overdispersion="additive"`` turns
+over-dispersion factor ``phi`` is estimated from the other sites as in Spiegelhalter
+(2005): the mean of their squared z-scores after winsorizing them at the 10th/90th
+percentiles, used when it exceeds 1 and there are at least ``min_sites`` of them (or
+fixed with ``phi``). Leaving the site out of its own centre and spread keeps an
+outlying site from widening its own limits. The default ``overdispersion="additive"`` turns
 it into the DerSimonian-Laird random-effects variance ``tau^2`` and uses
 ``z = (y - p) / sqrt(p (1 - p) / n + tau^2)`` (a big site is not an outlier
 just because it is big); ``"multiplicative"`` uses ``z / sqrt(phi)``.
@@ -101,6 +102,8 @@ class FunnelOutlier(Detector):
         self._tau2 = 0.0
         self._stat = 0.0
         self.z_scores: dict[str, float] = {}
+        self.centres: dict[str, float] = {}
+        """Site -> the rate it is compared with: the other sites' pooled rate."""
         self.changes: list[tuple[str, str, float]] = []
 
     def _restored(self) -> None:
@@ -117,39 +120,38 @@ class FunnelOutlier(Detector):
         """Evaluate all sites; True when any site starts or stops being an outlier."""
         par = self.params
         sites = {s: (float(x), float(n)) for s, (x, n) in counts.items() if n > 0}
-        if p is None:
-            tot = sum(n for _, n in sites.values())
-            p = sum(x for x, _ in sites.values()) / tot if tot else 0.0
-        self._p = p
+        tot_x = sum(x for x, _ in sites.values())
+        tot_n = sum(n for _, n in sites.values())
+        self._p = p if p is not None else (tot_x / tot_n if tot_n else 0.0)
         self.changes = []
-        var0 = p * (1.0 - p)
-        if var0 <= 0.0:
-            self.z_scores = {}
-        else:
-            raw = {s: (x / n - p) / math.sqrt(var0 / n) for s, (x, n) in sites.items()}
-            phi, tau2 = 1.0, 0.0
-            if par.overdispersion != "none":
-                if par.phi is not None:
-                    phi = par.phi
-                elif len(raw) >= par.min_sites:
-                    phi = max(1.0, self._winsorized_mean_sq(list(raw.values())))
-                if par.overdispersion == "additive" and phi > 1.0:
-                    w = [n / var0 for _, n in sites.values()]
-                    sw = sum(w)
-                    denom = sw - sum(v * v for v in w) / sw
-                    tau2 = max(0.0, (len(w) * phi - (len(w) - 1)) / denom) if denom > 0 else 0.0
-            self._phi, self._tau2 = phi, tau2
+        self.z_scores, self.centres = {}, {}
+        phis, taus = [], []
+        for s, (x, n) in sites.items():
+            # each site against the others: an outlier must not move its own centre
+            # or widen its own limits
+            others = {o: v for o, v in sites.items() if o != s}
+            rest_n = tot_n - n
+            centre = p if p is not None else ((tot_x - x) / rest_n if rest_n > 0 else 0.0)
+            var0 = centre * (1.0 - centre)
+            if var0 <= 0.0 or not others:
+                continue
+            phi, tau2 = self._spread(others, centre)
+            phis.append(phi)
+            taus.append(tau2)
+            self.centres[s] = centre
             if par.overdispersion == "additive":
-                self.z_scores = {s: (x / n - p) / math.sqrt(var0 / n + tau2)
-                                 for s, (x, n) in sites.items()}  # fmt: skip
+                self.z_scores[s] = (x / n - centre) / math.sqrt(var0 / n + tau2)
             else:
-                self.z_scores = {s: z / math.sqrt(phi) for s, z in raw.items()}
+                self.z_scores[s] = (x / n - centre) / math.sqrt(phi * var0 / n)
+        self._phi = max(phis, default=1.0)
+        self._tau2 = max(taus, default=0.0)
         sign = {"down": -1.0, "up": 1.0, "both": 0.0}[par.direction]
         stat = 0.0
         for s, z in sorted(self.z_scores.items()):
             x, n = sites[s]
+            c = self.centres[s]
             zd = abs(z) if sign == 0.0 else sign * z
-            diff = abs(x / n - p) if sign == 0.0 else sign * (x / n - p)
+            diff = abs(x / n - c) if sign == 0.0 else sign * (x / n - c)
             stat = max(stat, zd)
             if s in self._out:
                 if zd < par.z_resolve or diff < 0.5 * par.min_effect:
@@ -166,6 +168,27 @@ class FunnelOutlier(Detector):
         self._stat = stat
         self._firing = bool(self._out)
         return bool(self.changes)
+
+    def _spread(self, sites: Mapping[str, tuple[float, float]], p: float) -> tuple[float, float]:
+        """Over-dispersion of ``sites`` around ``p``: the multiplicative factor and the
+        additive (DerSimonian-Laird) between-site variance."""
+        par = self.params
+        if par.overdispersion == "none":
+            return 1.0, 0.0
+        var0 = p * (1.0 - p)
+        phi = 1.0
+        if par.phi is not None:
+            phi = par.phi
+        elif len(sites) >= par.min_sites:
+            raw = [(x / n - p) / math.sqrt(var0 / n) for x, n in sites.values()]
+            phi = max(1.0, self._winsorized_mean_sq(raw))
+        tau2 = 0.0
+        if par.overdispersion == "additive" and phi > 1.0:
+            w = [n / var0 for _, n in sites.values()]
+            sw = sum(w)
+            denom = sw - sum(v * v for v in w) / sw
+            tau2 = max(0.0, (len(w) * phi - (len(w) - 1)) / denom) if denom > 0 else 0.0
+        return phi, tau2
 
     @property
     def outliers(self) -> dict[str, float]:
