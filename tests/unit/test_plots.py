@@ -38,7 +38,7 @@ def _traced_drop() -> tuple[Trace, list]:
 
 def test_the_trace_samples_every_detector_hourly_and_finds_the_peak() -> None:
     trace, alerts = _traced_drop()
-    times, ratios = trace.series[("f|v1|a", "acceptance_rate")]
+    times, ratios = trace.series[("f|*|a", "acceptance_rate")]
     assert len(times) == len(ratios) > 100
     assert all(b - a >= 3600.0 for a, b in itertools.pairwise(times))
     peak = {p.signal: p for p in trace.peaks()}["acceptance_rate"]
@@ -46,6 +46,7 @@ def test_the_trace_samples_every_detector_hourly_and_finds_the_peak() -> None:
     fired = [a for a in alerts if a.signal == "acceptance_rate" and a.state == "firing"]
     assert fired and peak.at >= min(a.at for a in fired) - 3600.0
     assert max(max(r) for k, (_, r) in trace.series.items() if k[0].startswith("f|v1|")) < 1.0
+    assert trace.detectable[("f|*|a", "acceptance_rate")][-1] < 2.0  # it can see 2x by now
 
 
 def test_plots_are_written_per_signal(tmp_path: Path) -> None:
