@@ -288,6 +288,50 @@ def replay(
 
 
 @app.command()
+def rollout(
+    events: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL events.")],
+    feature: Annotated[str, typer.Option("--feature", help="The feature rolled out.")],
+    old: Annotated[str, typer.Option("--from", help="The model version replaced.")],
+    new: Annotated[str, typer.Option("--to", help="The new model version.")],
+    config: ConfigOpt = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the scorecard as HTML here.")
+    ] = None,
+) -> None:
+    """Phased-rollout scorecard: the new version vs the old, per site and overall."""
+    from monitor.rollout import print_scorecard, rollout_file
+
+    cfg = _load_config(config)
+    if report is not None:
+        _writable_file(report, "--report", not_same_as=events)
+    with _progress() as progress:
+        task = progress.add_task(f"resolve {events.name} (bytes)", total=events.stat().st_size)
+        card, result, tally = rollout_file(
+            events, feature, old, new, cfg, on_progress=lambda n: progress.update(task, completed=n)
+        )
+    versions = sorted({v for (f, v, _) in tally.leaves if f == feature})
+    if not versions:
+        known = sorted({f for (f, _, _) in tally.leaves})
+        _fail(f"{events}: no suggestion of feature {feature!r} (features: {', '.join(known)})")
+    for option, version in (("--from", old), ("--to", new)):
+        if version not in versions:
+            _fail(f"{option} {version}: {feature} has no such version ({', '.join(versions)})")
+    print_scorecard(out, card)
+    if report is not None:
+        from monitor.htmlreport import write_rollout
+
+        _write_html(report, lambda: write_rollout(report, card, events))
+
+
+def _write_html(path: Path, write: Any) -> None:
+    try:
+        write()
+    except OSError as exc:
+        _fail(f"--report {path}: {exc.strerror}", 1)
+    out.print(f"report: {path}", markup=False)
+
+
+@app.command()
 def demo(
     scenario: Annotated[
         Path | None,
