@@ -223,6 +223,22 @@ def replay(
             " truth; and print how close each signal came to firing.",
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Write one self-contained HTML page: summary, alerts with their evidence,"
+            " and per alerting or --series series its signals and detector statistics.",
+        ),
+    ] = None,
+    series: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--series",
+            help="Also draw this series in --report: feature|model_version|site, * for all"
+            " (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Replay a recorded stream in process: summary, alert log, optional scoring and plots."""
     import json
@@ -248,13 +264,34 @@ def replay(
         _output_dir(plot, "--plot")
         if not plots.available():
             _fail(f"--plot needs matplotlib: {plots.INSTALL_HINT}")
-    trace = Trace() if plot is not None else None
+    if report is not None or series:
+        from monitor.htmlreport import check_series
+
+        if report is None:
+            _fail("--series selects series for --report; give --report too")
+        _writable_file(report, "--report", not_same_as=events)
+        from monitor import plots
+
+        if not plots.available():
+            _fail(f"--report draws with matplotlib: {plots.INSTALL_HINT}")
+        for key in series or ():
+            if (problem := check_series(key)) is not None:
+                _fail(f"--series {key}: {problem}")
+    trace = Trace(detail=report is not None) if plot is not None or report is not None else None
     size = events.stat().st_size
     with _progress() as progress:
         task = progress.add_task(f"replay {events.name} (bytes)", total=size)
-        engine, result = replay_file(
-            events, cfg, on_progress=lambda n: progress.update(task, completed=n), trace=trace
-        )
+        on_progress = lambda n: progress.update(task, completed=n)  # noqa: E731
+        if report is None:
+            engine, result = replay_file(events, cfg, on_progress=on_progress, trace=trace)
+        else:  # the same replay, with every resolution counted for the alerts' evidence
+            from monitor.fanout import Lane, fan_out_file
+            from monitor.tally import Tally
+
+            tally = Tally()
+            engine, result = fan_out_file(
+                events, cfg, [Lane.of(cfg, trace)], tap=tally.add, on_progress=on_progress
+            )
     for lineno, reason, detail in result.malformed_examples:
         typer.echo(f"{events}:{lineno}: {reason} {detail}", err=True)
     print_summary(out, engine, result)
@@ -272,10 +309,11 @@ def replay(
         except OSError as exc:
             _fail(f"--alerts-out {alerts_out}: {exc.strerror}", 1)
         out.print(f"alert log: {alerts_out} ({len(result.alerts)} lines)", markup=False)
+    scores = None
     if truth is not None:
         for problem in truth_mismatch(truth_doc, result.lines, engine.resolver.clock):
             _warn(f"{truth}: {problem}")
-        print_score(out, events, cfg, result, truth, truth_doc)
+        scores = print_score(out, events, cfg, result, truth, truth_doc)
     if plot is not None and trace is not None:
         from monitor.plots import plot_signals
 
@@ -285,6 +323,15 @@ def replay(
         except OSError as exc:
             _fail(f"--plot {plot}: {exc.strerror}", 1)
         out.print(f"plots: {len(paths)} PNG files in {plot}", markup=False)
+    if report is not None and trace is not None:
+        from monitor.htmlreport import ReplayReport, write_replay_report
+
+        missing = [key for key in series or () if key not in engine.assessor.series]
+        if missing:
+            _warn(f"--series: this stream has no series {', '.join(missing)}")
+        doc = ReplayReport(events, config, engine, result, trace, tally, truth_doc or None,
+                           scores, [k for k in series or () if k not in missing])  # fmt: skip
+        _write_html(report, lambda: write_replay_report(report, doc))
 
 
 @app.command()
@@ -306,7 +353,7 @@ def rollout(
         _writable_file(report, "--report", not_same_as=events)
     with _progress() as progress:
         task = progress.add_task(f"resolve {events.name} (bytes)", total=events.stat().st_size)
-        card, result, tally = rollout_file(
+        card, _, tally = rollout_file(
             events, feature, old, new, cfg, on_progress=lambda n: progress.update(task, completed=n)
         )
     versions = sorted({v for (f, v, _) in tally.leaves if f == feature})
@@ -318,9 +365,9 @@ def rollout(
             _fail(f"{option} {version}: {feature} has no such version ({', '.join(versions)})")
     print_scorecard(out, card)
     if report is not None:
-        from monitor.htmlreport import write_rollout
+        from monitor.rollout import write_html
 
-        _write_html(report, lambda: write_rollout(report, card, events))
+        _write_html(report, lambda: write_html(report, card, events))
 
 
 def _write_html(path: Path, write: Any) -> None:

@@ -70,8 +70,10 @@ class FanOut(Replay):
     ) -> None:
         super().__init__(config)
         if not shared_resolver([config, *(lane.config for lane in lanes)]):
-            raise ValueError("the configs resolve differently (resolver settings, per-feature "
-                             "timeouts or lateness): one resolver pass cannot serve them all")  # fmt: skip
+            raise ValueError(
+                "the configs resolve differently (resolver settings, per-feature "
+                "timeouts or lateness): one resolver pass cannot serve them all"
+            )
         self.lanes = list(lanes)
         self.tap = tap
         if self.lanes:

@@ -37,8 +37,15 @@ from monitor.core.config import MonitorConfig
 from monitor.core.records import ALL
 from monitor.fanout import fan_out_file
 from monitor.replay import ReplayResult
-from monitor.stats import Interval, Verdict, bonferroni, newcombe, verdict, welch
-from monitor.tally import RATES, Tally, Window
+from monitor.stats import Interval, Verdict, bonferroni, verdict
+from monitor.tally import (
+    Tally,
+    Window,
+    compare_windows,
+    format_change,
+    format_detectable,
+    format_level,
+)
 
 ALPHA = 0.05
 MIN_N = 30
@@ -75,13 +82,7 @@ class Cell:
     def level(self, signal: str, side: str) -> float | None:
         """The metric on one side ('new' or 'old'), in display units."""
         w = self.new if side == "new" else self.old
-        if w is None or w.n(signal) < 1:
-            return None
-        if signal in RATES:
-            x, n = w.rate(signal)
-            return x / n
-        m = w.moments(signal).mean
-        return math.exp(m) if signal == "decision_time" else m
+        return None if w is None else w.level(signal)
 
 
 @dataclass
@@ -124,15 +125,6 @@ class Scorecard:
         return out
 
 
-def _interval(signal: str, new: Window, old: Window, alpha: float) -> Interval:
-    if signal in RATES:
-        x1, n1 = new.rate(signal)
-        x0, n0 = old.rate(signal)
-        return newcombe(x1, n1, x0, n0, alpha, new.phi(signal), old.phi(signal))
-    return welch(new.moments(signal), old.moments(signal), alpha, new.phi(signal),
-                 old.phi(signal))  # fmt: skip
-
-
 def _floor(t: float, step: float) -> float:
     return math.floor(t / step) * step
 
@@ -152,8 +144,11 @@ def scorecard(tally: Tally, feature: str, old: str, new: str, alpha: float = ALP
     sites = sorted({s for (f, v, s) in tally.leaves if f == feature and v in (old, new)})
     card = Scorecard(feature, old, new, alpha, sites)
     inf = math.inf
-    starts = {s: _floor(tally.first_seen[(feature, new, s)], step)
-              for s in sites if (feature, new, s) in tally.first_seen}  # fmt: skip
+    starts = {
+        s: _floor(tally.first_seen[(feature, new, s)], step)
+        for s in sites
+        if (feature, new, s) in tally.first_seen
+    }
     windows: dict[tuple[str, str], tuple[Window | None, Window | None]] = {}
     for site in sites:
         if site not in starts:
@@ -163,10 +158,13 @@ def scorecard(tally: Tally, feature: str, old: str, new: str, alpha: float = ALP
         others = [s for s in sites if s != site]
         end = max((a[1] for s in others if (a := tally.active(feature, old, s))), default=start)
         windows["concurrent", site] = (
-            (tally.window(feature, new, site, start, end),
-             tally.window(feature, old, ALL, start, end, exclude_site=site))
-            if end > start else (None, None)
-        )  # fmt: skip
+            (
+                tally.window(feature, new, site, start, end),
+                tally.window(feature, old, ALL, start, end, exclude_site=site),
+            )
+            if end > start
+            else (None, None)
+        )
         windows["before_after", site] = (
             tally.window(feature, new, site, start, inf),
             tally.window(feature, old, site, -inf, start),
@@ -176,9 +174,13 @@ def scorecard(tally: Tally, feature: str, old: str, new: str, alpha: float = ALP
         span = tally.active(feature, old, ALL)
         end = span[1] if span else start
         windows["concurrent", OVERALL] = (
-            (tally.window(feature, new, ALL, start, end), tally.window(feature, old, ALL, start, end))
-            if end > start else (None, None)
-        )  # fmt: skip
+            (
+                tally.window(feature, new, ALL, start, end),
+                tally.window(feature, old, ALL, start, end),
+            )
+            if end > start
+            else (None, None)
+        )
         pairs = [windows["before_after", s] for s in starts]
         windows["before_after", OVERALL] = (
             _pool([p[0] for p in pairs if p[0] is not None]),
@@ -190,16 +192,18 @@ def scorecard(tally: Tally, feature: str, old: str, new: str, alpha: float = ALP
         (comp, site, m.signal)
         for (comp, site), (w_new, w_old) in windows.items()
         for m in METRICS
-        if w_new is not None and w_old is not None
-        and w_new.n(m.signal) >= MIN_N and w_old.n(m.signal) >= MIN_N
-    ]  # fmt: skip
+        if w_new is not None
+        and w_old is not None
+        and w_new.n(m.signal) >= MIN_N
+        and w_old.n(m.signal) >= MIN_N
+    ]
     per_cell = bonferroni(alpha, len(testable))
     for (comp, site), (w_new, w_old) in windows.items():
         for m in METRICS:
             cell = Cell(w_new, w_old)
             if (comp, site, m.signal) in testable:
                 assert w_new is not None and w_old is not None
-                cell.interval = _interval(m.signal, w_new, w_old, per_cell)
+                cell.interval = compare_windows(m.signal, w_new, w_old, per_cell)
             cell.verdict = verdict(cell.interval, m.higher_is_better)
             card.cells[comp, site, m.signal] = cell
     return card
@@ -217,48 +221,17 @@ def rollout_file(
 ) -> tuple[Scorecard, ReplayResult, Tally]:
     """Parse and resolve ``path`` once (no detectors) and score the rollout."""
     tally = Tally()
-    _, result = fan_out_file(path, config or MonitorConfig(), tap=tally.add, on_progress=on_progress)
+    _, result = fan_out_file(
+        path, config or MonitorConfig(), tap=tally.add, on_progress=on_progress
+    )
     return scorecard(tally, feature, old, new, alpha), result, tally
-
-
-# -- formatting (terminal and HTML share it) ------------------------------------------------
-
-
-def format_level(signal: str, x: float | None) -> str:
-    if x is None:
-        return "-"
-    if signal in RATES:
-        return f"{100 * x:.2f}%" if signal == "flag_rate" else f"{100 * x:.1f}%"
-    if signal == "decision_time":
-        return f"{x:.0f} s"
-    return f"{x:.3f}"
-
-
-def format_change(signal: str, iv: Interval) -> str:
-    """The effect and its interval in the metric's units: points, absolute, or a ratio."""
-    if signal in RATES:
-        digits = 2 if signal == "flag_rate" else 1
-        e, lo, hi = (100 * v for v in (iv.estimate, iv.low, iv.high))
-        return f"{e:+.{digits}f} pts [{lo:+.{digits}f}, {hi:+.{digits}f}]"
-    if signal == "decision_time":
-        e, lo, hi = (math.exp(v) for v in (iv.estimate, iv.low, iv.high))
-        return f"x{e:.3f} [{lo:.3f}, {hi:.3f}]"
-    return f"{iv.estimate:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}]"
-
-
-def format_detectable(signal: str, iv: Interval) -> str:
-    """What this volume could have told apart: the interval's half-width."""
-    if signal in RATES:
-        digits = 2 if signal == "flag_rate" else 1
-        return f"±{100 * iv.half_width:.{digits}f} pts"
-    if signal == "decision_time":
-        return f"±{100 * (math.exp(iv.half_width) - 1):.1f}%"
-    return f"±{iv.half_width:.3f}"
 
 
 def verdict_text(signal: str, cell: Cell) -> str:
     if cell.verdict == "no detectable difference" and cell.interval is not None:
-        return f"no detectable difference at this volume ({format_detectable(signal, cell.interval)})"
+        return (
+            f"no detectable difference at this volume ({format_detectable(signal, cell.interval)})"
+        )
     return cell.verdict
 
 
@@ -296,20 +269,79 @@ def print_scorecard(out: Console, card: Scorecard) -> None:
             row = [site if i == 0 else "", m.label]
             for comp in COMPARISONS:
                 cell = card.cells[comp, site, m.signal]
-                levels = f"{format_level(m.signal, cell.level(m.signal, 'old'))} -> " \
+                levels = (
+                    f"{format_level(m.signal, cell.level(m.signal, 'old'))} -> "
                     f"{format_level(m.signal, cell.level(m.signal, 'new'))}"
+                )
                 change = "-" if cell.interval is None else format_change(m.signal, cell.interval)
                 style = _STYLE.get(cell.verdict, "")
-                row += [levels, change, f"[{style}]{verdict_text(m.signal, cell)}[/]" if style
-                        else verdict_text(m.signal, cell)]  # fmt: skip
+                row += [
+                    levels,
+                    change,
+                    f"[{style}]{verdict_text(m.signal, cell)}[/]"
+                    if style
+                    else verdict_text(m.signal, cell),
+                ]
             table.add_row(*row, end_section=i == len(METRICS) - 1)
     out.print(table)
-    out.print("concurrent: " + COMPARISON_TITLES["concurrent"] + "; before/after: "
-              + COMPARISON_TITLES["before_after"] + ".", markup=False)  # fmt: skip
+    out.print(
+        "concurrent: "
+        + COMPARISON_TITLES["concurrent"]
+        + "; before/after: "
+        + COMPARISON_TITLES["before_after"]
+        + ".",
+        markup=False,
+    )
     out.print(method_note(card), markup=False)
     findings = card.findings()
     if not findings:
-        out.print(f"no detectable difference between {card.new} and {card.old} in any cell",
-                  markup=False)  # fmt: skip
+        out.print(
+            f"no detectable difference between {card.new} and {card.old} in any cell", markup=False
+        )
     for line in findings:
         out.print(line, markup=False)
+
+
+def write_html(path: Path, card: Scorecard, events: Path) -> None:
+    """The scorecard as a self-contained HTML page."""
+    from monitor import html
+
+    rows = []
+    for site in [*card.sites, OVERALL]:
+        for m in METRICS:
+            row: list[object] = [site, m.label]
+            for comp in COMPARISONS:
+                cell = card.cells[comp, site, m.signal]
+                row.append(
+                    f"{format_level(m.signal, cell.level(m.signal, 'old'))} → "
+                    f"{format_level(m.signal, cell.level(m.signal, 'new'))}"
+                )
+                row.append("-" if cell.interval is None else format_change(m.signal, cell.interval))
+                cls = cell.verdict if cell.verdict in _STYLE else "muted"
+                row.append(html.tag("span", verdict_text(m.signal, cell), cls=cls))
+            rows.append(row)
+    heads: list[object] = ["site", "metric"]
+    for comp in COMPARISONS:
+        heads += [f"{comp.replace('_', '/')}: old → new", "change [interval]", "verdict"]
+    findings = card.findings() or ["no detectable difference in any cell"]
+    body = [
+        html.tag(
+            "p", f"{events.name}: feature {card.feature}, {card.old} → {card.new}", cls="note"
+        ),
+        html.tag("h2", "Findings"),
+        html.Raw("<ul>" + "".join(html.tag("li", f) for f in findings) + "</ul>"),
+        html.tag("h2", "Scorecard"),
+        html.tag(
+            "p",
+            "concurrent: "
+            + COMPARISON_TITLES["concurrent"]
+            + "; before/after: "
+            + COMPARISON_TITLES["before_after"]
+            + ".",
+            cls="note",
+        ),
+        html.tag("p", method_note(card), cls="note"),
+        html.table(heads, rows, numeric=(2, 3, 5, 6)),
+    ]
+    title = f"Rollout scorecard: {card.feature} {card.old} → {card.new}"
+    path.write_text(html.page(title, body), encoding="utf-8")

@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from monitor.core.records import ACCEPTED, ALL, DECIDED, Flag, Resolution
-from monitor.stats import Moments, dispersion
+from monitor.stats import Interval, Moments, dispersion, newcombe, welch
 
 BIN = 3600.0
 FIELDS = (
@@ -85,6 +85,17 @@ class Window:
         pre = MEANS[signal]
         return Moments.of_sums(*(self.sums[_I[f"{pre}_{s}"]] for s in ("n", "sum", "sq")))
 
+    def level(self, signal: str) -> float | None:
+        """The signal over the window in display units (decision time: geometric mean in
+        seconds); None without observations."""
+        if self.n(signal) < 1:
+            return None
+        if signal in RATES:
+            x, n = self.rate(signal)
+            return x / n
+        m = self.moments(signal).mean
+        return math.exp(m) if signal == "decision_time" else m
+
     def n(self, signal: str) -> float:
         """Observations of a signal in the window."""
         if signal in RATES:
@@ -102,7 +113,7 @@ class Window:
             pairs = ((b[den], b[num] / b[den]) for b in self.bins if b[den])
             return dispersion(pairs, p, p * (1 - p))
         m = self.moments(signal)
-        if not m.n or not m.var == m.var:
+        if not m.n or m.var != m.var:
             return 1.0
         pre = MEANS[signal]
         i_n, i_s = _I[f"{pre}_n"], _I[f"{pre}_sum"]
@@ -202,9 +213,56 @@ class Tally:
     def active(self, feature: str, model_version: str, site: str) -> tuple[float, float] | None:
         """(start of the first bin, end of the last bin) with suggestions shown, or None."""
         idx = [
-            i for _, bins in self.matching(feature, model_version, site) for i, r in bins.items()
+            i
+            for _, bins in self.matching(feature, model_version, site)
+            for i, r in bins.items()
             if r[0]
-        ]  # fmt: skip
+        ]
         if not idx:
             return None
         return min(idx) * self.bin, (max(idx) + 1) * self.bin
+
+
+def compare_windows(signal: str, new: Window, old: Window, alpha: float) -> Interval:
+    """The difference ``new - old`` of a signal with its interval (see :mod:`monitor.stats`);
+    decision time in log seconds."""
+    if signal in RATES:
+        x1, n1 = new.rate(signal)
+        x0, n0 = old.rate(signal)
+        return newcombe(x1, n1, x0, n0, alpha, new.phi(signal), old.phi(signal))
+    return welch(new.moments(signal), old.moments(signal), alpha, new.phi(signal), old.phi(signal))
+
+
+# -- formatting: the signal's own units ---------------------------------------------------
+
+
+def format_level(signal: str, x: float | None) -> str:
+    if x is None:
+        return "-"
+    if signal in RATES:
+        return f"{100 * x:.2f}%" if signal == "flag_rate" else f"{100 * x:.1f}%"
+    if signal == "decision_time":
+        return f"{x:.0f} s"
+    return f"{x:.3f}"
+
+
+def format_change(signal: str, iv: Interval) -> str:
+    """The effect and its interval in the metric's units: points, absolute, or a ratio."""
+    if signal in RATES:
+        digits = 2 if signal == "flag_rate" else 1
+        e, lo, hi = (100 * v for v in (iv.estimate, iv.low, iv.high))
+        return f"{e:+.{digits}f} pts [{lo:+.{digits}f}, {hi:+.{digits}f}]"
+    if signal == "decision_time":
+        e, lo, hi = (math.exp(v) for v in (iv.estimate, iv.low, iv.high))
+        return f"x{e:.3f} [{lo:.3f}, {hi:.3f}]"
+    return f"{iv.estimate:+.3f} [{iv.low:+.3f}, {iv.high:+.3f}]"
+
+
+def format_detectable(signal: str, iv: Interval) -> str:
+    """What this volume could have told apart: the interval's half-width."""
+    if signal in RATES:
+        digits = 2 if signal == "flag_rate" else 1
+        return f"±{100 * iv.half_width:.{digits}f} pts"
+    if signal == "decision_time":
+        return f"±{100 * (math.exp(iv.half_width) - 1):.1f}%"
+    return f"±{iv.half_width:.3f}"

@@ -23,6 +23,10 @@ from array import array
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitor.core.series import alert_figures
+
+_ABSENT = object()
+
 
 @dataclass
 class Peak:
@@ -37,7 +41,16 @@ class Trace:
     every: float = 3600.0
     series: dict[tuple[str, str], tuple[array, array]] = field(default_factory=dict)
     """(series key, detector slot) → (sample times, statistic / threshold)."""
+    levels: dict[tuple[str, str], tuple[array, array, array]] | None = None
+    """With ``detail=True``, at the same samples: the detector's value, its level of
+    concern and its reference, in the signal's units (NaN where it has none yet), as
+    the alert log reports them (:func:`~monitor.core.series.alert_figures`)."""
+    detail: bool = False
     _next: float = -math.inf
+
+    def __post_init__(self) -> None:
+        if self.detail and self.levels is None:
+            self.levels = {}
 
     def sample(self, at: float, assessor: Any) -> None:
         """Record every detector of ``assessor`` if ``at`` reached the next sample time."""
@@ -55,6 +68,23 @@ class Trace:
                     points = self.series[(skey, slot)] = (array("d"), array("d"))
                 points[0].append(at)
                 points[1].append(ratio if math.isfinite(ratio) else 0.0)
+                if self.levels is not None:
+                    self._levels(skey, slot, det)
+
+    def _levels(self, skey: str, slot: str, det: Any) -> None:
+        bound = getattr(det, "bound", _ABSENT)
+        if bound is _ABSENT:  # distribution, outlier, silence: statistic vs threshold
+            value, concern = alert_figures(slot, det)
+        else:  # rates and means: the recent level vs the level of concern (none in warm-up)
+            value, concern = float(det.value), math.nan if bound is None else float(bound)
+        ref = getattr(det, "reference", None)
+        assert self.levels is not None
+        rows = self.levels.get((skey, slot))
+        if rows is None:
+            rows = self.levels[(skey, slot)] = (array("d"), array("d"), array("d"))
+        rows[0].append(value)
+        rows[1].append(concern)
+        rows[2].append(math.nan if ref is None else float(ref))
 
     def signals(self) -> dict[str, list[tuple[str, str]]]:
         """Traced (series, slot) keys by signal name."""
