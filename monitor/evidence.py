@@ -47,6 +47,11 @@ class Evidence:
     effect: Interval | None
     compared_with: str
     """What 'before' is: the series itself, other versions at the site, the other sites."""
+    span: Window | None = None
+    """From the onset to when the alert resolved (or the stream ended)."""
+    span_effect: Interval | None = None
+    """The effect over ``span``: an alert fires on the first convincing hours, and the
+    span shows what it was."""
 
     def n(self, side: str) -> float:
         w = self.before if side == "before" else self.after
@@ -92,7 +97,8 @@ def onset(trace: Trace, alert: Alert, after: float = -math.inf) -> float:
 
 
 def gather(trace: Trace, tally: Tally, alerts: list[Alert]) -> list[Evidence]:
-    """Evidence for every firing alert, in alert order."""
+    """Evidence for every firing alert, in alert order (counts and effect at the time it
+    fired, and over its whole span)."""
     out = []
     last_resolved: dict[tuple[str, str], float] = {}
     for alert, resolved in spans(alerts):
@@ -100,13 +106,21 @@ def gather(trace: Trace, tally: Tally, alerts: list[Alert]) -> list[Evidence]:
         since = onset(trace, alert, last_resolved.get(key, -math.inf))
         if resolved is not None:
             last_resolved[key] = resolved
-        out.append(_evidence(tally, alert, since, resolved))
+        ev = _evidence(tally, alert, since, resolved, alert.at)
+        last = _evidence(tally, alert, since, resolved, resolved or _end(trace))
+        ev.span, ev.span_effect = last.after, last.effect
+        out.append(ev)
     return out
 
 
-def _evidence(tally: Tally, alert: Alert, since: float, resolved: float | None) -> Evidence:
+def _end(trace: Trace) -> float:
+    return max((p[0][-1] for p in trace.series.values() if p[0]), default=0.0) + 1.0
+
+
+def _evidence(
+    tally: Tally, alert: Alert, since: float, resolved: float | None, end: float
+) -> Evidence:
     f, v, s = alert.feature, alert.model_version, alert.site
-    end = alert.at
     after = tally.window(f, v, s, since, end)
     if alert.signal == "site_outlier":
         rest = tally.window(f, ALL, ALL, since, end, exclude_site=s)

@@ -175,6 +175,7 @@ def _evidence_table(evidence: Iterable[Evidence]) -> html.Raw:
                 f"{ev.n('after'):.0f}",
                 levels,
                 "-" if ev.effect is None or m is None else format_change(m, ev.effect),
+                "-" if ev.span_effect is None or m is None else format_change(m, ev.span_effect),
                 ev.compared_with if m is not None else "counts of suggestions shown",
             ]
         )
@@ -191,7 +192,7 @@ def _evidence_table(evidence: Iterable[Evidence]) -> html.Raw:
         "effect [95%]",
         "before is",
     ]
-    return html.table(heads, rows, numeric=(4, 6, 7, 8, 9))
+    return html.table(heads, rows, numeric=(4, 6, 7, 8, 9, 10))
 
 
 def _relevant(d: dict[str, Any], skey: str) -> bool:

@@ -10,7 +10,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from monitor.cli import app
-from monitor.rollout import METRICS, OVERALL, print_scorecard, rollout_file
+from monitor.rollout import METRICS, OVERALL, Scorecard, print_scorecard, rollout_file
 from monitor.simulate import parse_scenario, simulate
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
