@@ -335,6 +335,54 @@ def replay(
 
 
 @app.command()
+def compare(
+    events: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL events.")],
+    config: Annotated[
+        list[Path],
+        typer.Option("--config", exists=True, dir_okay=False, help="Config A, then config B."),
+    ],
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", exists=True, dir_okay=False, help="Score against truth.json."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the comparison as HTML here.")
+    ] = None,
+) -> None:
+    """Two configs on one stream: alerts gained and lost, delays, false alarms, time."""
+    from monitor.compare import compare_file, print_comparison, write_html
+    from monitor.scoring import TruthError, load_truth
+
+    if len(config) != 2:
+        _fail(f"--config: give exactly two (A and B), not {len(config)}")
+    cfgs = [_load_config(path) for path in config]
+    names = [p.name for p in config] if config[0].name != config[1].name else ["A", "B"]
+    truth_doc = None
+    if truth is not None:
+        try:
+            truth_doc = load_truth(truth)
+        except TruthError as exc:
+            _fail(exc)
+    if report is not None:
+        from monitor import plots
+
+        _writable_file(report, "--report", not_same_as=events)
+        if not plots.available():
+            _fail(f"--report draws with matplotlib: {plots.INSTALL_HINT}")
+    with _progress() as progress:
+        task = progress.add_task(f"replay {events.name} (bytes)", total=events.stat().st_size)
+        result = compare_file(
+            events, list(zip(names, cfgs, strict=True)), truth_doc, traces=report is not None,
+            on_progress=lambda n: progress.update(task, completed=n),
+        )  # fmt: skip
+    if not result.result.events:
+        _fail(f"{events}: no valid event in {result.result.lines} lines; nothing was replayed", 1)
+    print_comparison(out, result)
+    if report is not None:
+        _write_html(report, lambda: write_html(report, result, events))
+
+
+@app.command()
 def rollout(
     events: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL events.")],
     feature: Annotated[str, typer.Option("--feature", help="The feature rolled out.")],

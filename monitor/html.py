@@ -17,6 +17,7 @@ import io
 import itertools
 import re
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 _SALT = itertools.count()
@@ -120,3 +121,8 @@ def page(title: str, body: Iterable[object], *, filter_box: bool = False) -> str
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>{box}{content}"
         f"<script>{JS}</script></body></html>\n"
     )
+
+
+def utc(t: float) -> datetime:
+    """Epoch seconds as an aware UTC datetime (the figures' x axis)."""
+    return datetime.fromtimestamp(t, UTC)

@@ -15,7 +15,6 @@ import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -205,10 +204,6 @@ def _relevant(d: dict[str, Any], skey: str) -> bool:
     )
 
 
-def _dt(t: float) -> datetime:
-    return datetime.fromtimestamp(t, UTC)
-
-
 def _figure(
     report: ReplayReport, skey: str, slot: str, fired: list[tuple[Alert, float | None]]
 ) -> html.Raw | None:
@@ -222,7 +217,7 @@ def _figure(
     levels = (report.trace.levels or {}).get((skey, slot))
     if points is None or not points[0]:
         return None
-    times = [_dt(t) for t in points[0]]
+    times = [html.utc(t) for t in points[0]]
     end = points[0][-1]
     signal = slot.partition(":")[0]
     fig, (top, bottom) = plt.subplots(
@@ -253,10 +248,10 @@ def _figure(
     for alert, resolved in fired:
         if series_of(alert) != (skey, slot):
             continue
-        stop = _dt(resolved if resolved is not None else end)
+        stop = html.utc(resolved if resolved is not None else end)
         for ax in (top, bottom):
             ax.axvspan(
-                _dt(alert.at),
+                html.utc(alert.at),
                 stop,
                 color="#d62728",
                 alpha=0.15,
@@ -268,7 +263,7 @@ def _figure(
         if signal in d.get("signals", []) and _relevant(d, skey):
             for ax in (top, bottom):
                 ax.axvline(
-                    _dt(truth_time(d["start"])),
+                    html.utc(truth_time(d["start"])),
                     color="#ff7f0e",
                     lw=1.6,
                     label=None if marked or ax is top else f"injected: {d['id']}",

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from monitor.cli import app
@@ -13,45 +11,12 @@ from monitor.core.config import MonitorConfig
 from monitor.evidence import gather
 from monitor.fanout import Lane, fan_out_file
 from monitor.scoring import truth_time
-from monitor.simulate import parse_scenario, simulate
 from monitor.tally import Tally
 from monitor.trace import Trace
 from tests.browser import render
 
-FEATURE = {
-    "name": "inbasket-reply",
-    "daily_volume": 2400,
-    "model_versions": {"reply-2.0": 1.0},
-    "sites": {"site-a": 1.0, "site-b": 1.0},
-    "outcomes": {"accepted": 0.30, "edited": 0.30, "rejected": 0.15, "dismissed": 0.25},
-    "no_response": 0.08,
-    "decision_time": {"median": 45, "sigma": 0.8},
-    "draft_length": {"median": 400, "sigma": 0.4},
-    "correction_burden": {"mean": 0.12, "concentration": 15},
-    "score": {"a": 5, "b": 3},
-    "flag_probability": 0.004,
-}
-DROP_AT = "2026-01-08T12:00:00+00:00"
 
-
-@pytest.fixture(scope="module")
-def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Six days at two sites; acceptance at site-b falls 15 points on day 4 at noon."""
-    out = tmp_path_factory.mktemp("drop")
-    doc = {
-        "name": "drop",
-        "seed": 5,
-        "start": "2026-01-05T00:00:00+00:00",
-        "days": 6,
-        "features": [copy.deepcopy(FEATURE)],
-        "degradations": [{"id": "site-b-drop", "kind": "rate_shift", "feature": "inbasket-reply",
-                          "site": "site-b", "start": DROP_AT, "delta": -0.15}],
-    }  # fmt: skip
-    simulate(parse_scenario(doc, "drop"), out)
-    return out
-
-
-def test_each_alert_has_its_evidence(stream: Path) -> None:
+def test_each_alert_has_its_evidence(stream: Path, drop_at: str) -> None:
     cfg = MonitorConfig()
     trace, tally = Trace(detail=True), Tally()
     _, result = fan_out_file(stream / "events.jsonl", cfg, [Lane.of(cfg, trace)], tap=tally.add)
@@ -61,7 +26,7 @@ def test_each_alert_has_its_evidence(stream: Path) -> None:
             and e.alert.site == "site-b" and e.alert.model_version == "reply-2.0"]  # fmt: skip
     assert drop, [e.alert for e in evidence]
     ev = drop[0]
-    start = truth_time(DROP_AT)
+    start = truth_time(drop_at)
     # the onset estimate (last hour without evidence) is near the injected start
     assert start - 6 * 3600 <= ev.since <= start + 6 * 3600
     assert ev.since < ev.alert.at
