@@ -175,6 +175,27 @@ ConfigOpt = Annotated[
 ]
 
 
+def _load_truth(path: Path | None) -> dict[str, Any]:
+    """A truth file, checked before any replay (empty without one)."""
+    from monitor.scoring import TruthError, load_truth
+
+    if path is None:
+        return {}
+    try:
+        return load_truth(path)
+    except TruthError as exc:
+        _fail(exc)
+
+
+def _report_target(path: Path, events: Path) -> None:
+    """Fail before any work when an HTML report with figures cannot be written."""
+    from monitor import plots
+
+    _writable_file(path, "--report", not_same_as=events)
+    if not plots.available():
+        _fail(f"--report draws with matplotlib: {plots.INSTALL_HINT}")
+
+
 def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
     from monitor.core.config import load_config
 
@@ -245,19 +266,14 @@ def replay(
 
     from monitor.replay import replay_file
     from monitor.report import print_peaks, print_score, print_summary
-    from monitor.scoring import TruthError, load_truth, truth_mismatch
+    from monitor.scoring import truth_mismatch
     from monitor.trace import Trace
 
     cfg = _load_config(config)
     # Everything that can be refused is checked before the replay, not after it.
     if alerts_out is not None:
         _writable_file(alerts_out, "--alerts-out", not_same_as=events)
-    truth_doc: dict[str, Any] = {}
-    if truth is not None:
-        try:
-            truth_doc = load_truth(truth)
-        except TruthError as exc:
-            _fail(exc)
+    truth_doc = _load_truth(truth)
     if plot is not None:
         from monitor import plots
 
@@ -269,11 +285,7 @@ def replay(
 
         if report is None:
             _fail("--series selects series for --report; give --report too")
-        _writable_file(report, "--report", not_same_as=events)
-        from monitor import plots
-
-        if not plots.available():
-            _fail(f"--report draws with matplotlib: {plots.INSTALL_HINT}")
+        _report_target(report, events)
         for key in series or ():
             if (problem := check_series(key)) is not None:
                 _fail(f"--series {key}: {problem}")
@@ -351,24 +363,14 @@ def compare(
 ) -> None:
     """Two configs on one stream: alerts gained and lost, delays, false alarms, time."""
     from monitor.compare import compare_file, print_comparison, write_html
-    from monitor.scoring import TruthError, load_truth
 
     if len(config) != 2:
         _fail(f"--config: give exactly two (A and B), not {len(config)}")
     cfgs = [_load_config(path) for path in config]
     names = [p.name for p in config] if config[0].name != config[1].name else ["A", "B"]
-    truth_doc = None
-    if truth is not None:
-        try:
-            truth_doc = load_truth(truth)
-        except TruthError as exc:
-            _fail(exc)
+    truth_doc = _load_truth(truth) or None
     if report is not None:
-        from monitor import plots
-
-        _writable_file(report, "--report", not_same_as=events)
-        if not plots.available():
-            _fail(f"--report draws with matplotlib: {plots.INSTALL_HINT}")
+        _report_target(report, events)
     with _progress() as progress:
         task = progress.add_task(f"replay {events.name} (bytes)", total=events.stat().st_size)
         result = compare_file(

@@ -87,7 +87,7 @@ def write_replay_report(path: Path, report: ReplayReport) -> None:
     """Write the page (see the module docstring)."""
     evidence = gather(report.trace, report.tally, report.result.alerts)
     body: list[object] = [html.tag("p", _subtitle(report), cls="note"), html.tag("h2", "Summary")]
-    body.append(html.table(("", ""), summary_rows(report.result), numeric=(1,)))
+    body.append(html.table(("count", ""), summary_rows(report.result), numeric=(1,)))
     if report.scores:
         body += [html.tag("h2", "Detection against the truth file"), _detection(report.scores)]
     body += [html.tag("h2", f"Alerts ({len(evidence)} fired)"), _evidence_table(evidence)]
@@ -232,6 +232,9 @@ def _figure(
             top.plot(
                 times, list(concern), lw=1.0, ls="--", color="#d62728", label="level of concern"
             )
+        lo, hi = _span(value, reference, concern)
+        if lo < hi:
+            top.set_ylim(lo, hi)
     top.set_ylabel(_unit(signal), fontsize=9)
     top.set_title(label((skey, slot)) + f": {signal}", fontsize=10, loc="left")
     bottom.plot(
@@ -276,6 +279,18 @@ def _figure(
     bottom.xaxis.set_major_formatter(mdates.DateFormatter("%b %d"))
     bottom.set_xlabel("event time (UTC)", fontsize=9)
     return html.tag("figure", html.svg(fig))
+
+
+def _span(value: Any, reference: Any, concern: Any) -> tuple[float, float]:
+    """Y range of the top panel: the armed part of the level, and the reference and level
+    of concern, padded (the first observations of a warm-up would squash the rest)."""
+    armed = [v for v, r in zip(value, reference, strict=True) if math.isfinite(r)] or list(value)
+    ys = [y for y in (*armed, *reference, *concern) if math.isfinite(y)]
+    if not ys:
+        return (0.0, 0.0)
+    lo, hi = min(ys), max(ys)
+    pad = 0.08 * (hi - lo) or 0.05 * abs(hi) or 0.05
+    return (lo - pad, hi + pad)
 
 
 def _unit(signal: str) -> str:
