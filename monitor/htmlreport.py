@@ -94,7 +94,11 @@ def write_replay_report(path: Path, report: ReplayReport) -> None:
     body.append(html.tag("h2", "Series"))
     body.append(html.tag("p", _PANEL_NOTE, cls="note"))
     fired = spans(report.result.alerts)
-    for skey, slots in panels(report).items():
+    drawn = panels(report)
+    if not drawn:
+        body.append(html.tag("p", "No alert fired and no series was selected: draw one with "
+                             "--series feature|model_version|site.", cls="muted"))  # fmt: skip
+    for skey, slots in drawn.items():
         figures = [_figure(report, skey, slot, fired) for slot in slots]
         content = [html.tag("h3", skey)] + [f for f in figures if f]
         if not slots:

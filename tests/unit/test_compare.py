@@ -12,6 +12,7 @@ from monitor.core.config import MonitorConfig
 from monitor.fanout import FanOut, Lane, fan_out_file
 from monitor.replay import replay_file
 from monitor.scoring import load_truth
+from tests.browser import render
 
 INSENSITIVE = MonitorConfig(signals={"acceptance_rate": {"min_effect": 0.25}})
 SLOW_TIMEOUT = MonitorConfig(resolver={"decision_timeout": 8 * 3600})
@@ -65,5 +66,8 @@ def test_compare_cli_and_report(stream: Path, tmp_path: Path) -> None:
     assert "alerts lost (A only)" in result.output and "B misses" in result.output
     text = report.read_text()
     assert "<svg" in text and "site-b-drop" in text and "lost" in text
+    page = render(report, tmp_path / "compare.png")
+    assert page.errors == [] and page.requests == [] and page.figures
+    assert all(f["width"] > 500 and f["paths"] > 10 for f in page.figures)
     one = CliRunner().invoke(app, ["compare", str(stream / "events.jsonl"), "--config", str(a)])
     assert one.exit_code == 2 and "give exactly two" in one.output

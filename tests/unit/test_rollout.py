@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from monitor.cli import app
 from monitor.rollout import METRICS, OVERALL, Scorecard, print_scorecard, rollout_file
 from monitor.simulate import parse_scenario, simulate
+from tests.browser import render
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 
@@ -77,6 +78,8 @@ def test_the_terminal_table_and_the_cli(card: Scorecard, events: Path, tmp_path:
     assert "correction burden worse overall" in result.output
     html = report.read_text()
     assert "correction burden" in html and "worse" in html and "<table" in html
+    page = render(report, tmp_path / "rollout.png")
+    assert page.errors == [] and page.requests == [] and page.ready == "0"
 
 
 def test_unknown_feature_or_version_is_a_clear_error(events: Path) -> None:
