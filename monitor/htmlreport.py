@@ -192,7 +192,8 @@ def _evidence_table(evidence: Iterable[Evidence]) -> html.Raw:
         "n before",
         "n after",
         "before → after",
-        "effect [95%]",
+        "effect at firing [95%]",
+        "effect over the span [95%]",
         "before is",
     ]
     return html.table(heads, rows, numeric=(4, 6, 7, 8, 9, 10))

@@ -27,6 +27,10 @@ ARGS = [
     "--disable-sync",
 ]
 
+_RAGGED = """() => [...document.querySelectorAll('table')].filter(t => {
+  const head = t.querySelectorAll('thead th').length;
+  return [...t.querySelectorAll('tbody tr')].some(r => r.children.length !== head);
+}).map(t => (t.querySelector('th') || {}).textContent || '?')"""
 _FIGURES = """() => [...document.querySelectorAll('figure svg')].map(s => {
   const r = s.getBoundingClientRect();
   return {width: r.width, height: r.height, paths: s.querySelectorAll('path').length,
@@ -44,6 +48,8 @@ class Rendered:
     ready: str | None = None
     """``data-ready`` on body: set by the page's script once it ran."""
     title: str = ""
+    ragged: list[str] = field(default_factory=list)
+    """Tables with a row whose cell count differs from the header's (first header cell)."""
 
 
 def chromium() -> str:
@@ -85,6 +91,7 @@ def render(page_path: Path, screenshot: Path, width: int = 1300) -> Rendered:
             out.ready = page.evaluate("document.body.getAttribute('data-ready')")
             out.figures = page.evaluate(_FIGURES)
             out.title = page.title()
+            out.ragged = page.evaluate(_RAGGED)
             page.screenshot(path=str(screenshot), full_page=True)
         finally:
             context.close()

@@ -67,7 +67,7 @@ def test_compare_cli_and_report(stream: Path, tmp_path: Path) -> None:
     text = report.read_text()
     assert "<svg" in text and "site-b-drop" in text and "lost" in text
     page = render(report, tmp_path / "compare.png")
-    assert page.errors == [] and page.requests == [] and page.figures
+    assert page.errors == [] and page.requests == [] and page.ragged == [] and page.figures
     assert all(f["width"] > 500 and f["paths"] > 10 for f in page.figures)
     one = CliRunner().invoke(app, ["compare", str(stream / "events.jsonl"), "--config", str(a)])
     assert one.exit_code == 2 and "give exactly two" in one.output

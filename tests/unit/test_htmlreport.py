@@ -52,7 +52,7 @@ def test_the_report_renders_in_chromium(stream: Path, tmp_path: Path) -> None:
     assert "site-b-drop" in text and "since (onset)" in text
     shot = tmp_path / "report.png"
     page = render(report, shot)
-    assert page.errors == [] and page.requests == []
+    assert page.errors == [] and page.requests == [] and page.ragged == []
     assert page.title == "Vitals replay: events.jsonl"
     # the alerting series and the selected one, with a figure per drawn signal
     assert len(page.figures) >= 3 and page.ready == str(len(page.figures))

@@ -79,7 +79,7 @@ def test_the_terminal_table_and_the_cli(card: Scorecard, events: Path, tmp_path:
     html = report.read_text()
     assert "correction burden" in html and "worse" in html and "<table" in html
     page = render(report, tmp_path / "rollout.png")
-    assert page.errors == [] and page.requests == [] and page.ready == "0"
+    assert page.errors == [] and page.requests == [] and page.ragged == [] and page.ready == "0"
 
 
 def test_unknown_feature_or_version_is_a_clear_error(events: Path) -> None:
