@@ -473,7 +473,7 @@ def worker(
     ] = None,
 ) -> None:
     """Run the streaming worker (Faust) on Kafka."""
-    from streams.app import run_worker
     from streams.settings import WorkerSettings
+    from streams.topology import run_worker
 
     run_worker(WorkerSettings.load(config))

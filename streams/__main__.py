@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from streams.app import run_worker
 from streams.settings import WorkerSettings
+from streams.topology import run_worker
 
 
 def main(argv: list[str] | None = None) -> None:
