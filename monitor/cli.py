@@ -469,11 +469,26 @@ def demo(
 @app.command()
 def worker(
     config: Annotated[
-        Path | None, typer.Option("--config", exists=True, dir_okay=False, help="Worker YAML.")
+        Path | None,
+        typer.Option(
+            "--config",
+            exists=True,
+            dir_okay=False,
+            help="Worker settings, YAML or JSON: examples/worker.yaml has every field with "
+            "its default and meaning. VITALS_KAFKA_* variables fill the kafka: fields the "
+            "file leaves out.",
+        ),
     ] = None,
 ) -> None:
-    """Run the streaming worker (Faust) on Kafka."""
+    """Run the streaming worker (Faust) on Kafka until SIGINT/SIGTERM.
+
+    Example settings, commented: examples/worker.yaml.
+    """
     from streams.settings import WorkerSettings
     from streams.topology import run_worker
 
-    run_worker(WorkerSettings.load(config))
+    try:
+        settings = WorkerSettings.load(config)
+    except ValueError as exc:
+        _fail(exc)
+    run_worker(settings)

@@ -13,9 +13,15 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m streams")
     sub = parser.add_subparsers(dest="command", required=True)
     worker = sub.add_parser("worker", help="run a worker until SIGINT/SIGTERM")
-    worker.add_argument("--config", type=Path, help="worker settings (YAML/JSON)")
+    worker.add_argument(
+        "--config", type=Path, help="worker settings (YAML/JSON); see examples/worker.yaml"
+    )
     args = parser.parse_args(argv)
-    run_worker(WorkerSettings.load(args.config))
+    try:
+        settings = WorkerSettings.load(args.config)
+    except ValueError as exc:
+        parser.exit(2, f"{exc}\n")
+    run_worker(settings)
 
 
 if __name__ == "__main__":

@@ -254,10 +254,10 @@ class VitalsApp(faust.App):
     """faust's App, checkpointing while it stops: on stop faust waits until every
     processed event is acked, and only a checkpoint acks them."""
 
-    vitals: Worker
+    vitals: Worker | None = None  # (set by create_app)
 
     async def on_stop(self) -> None:
-        worker = getattr(self, "vitals", None)  # (None when it stops before it was built)
+        worker = self.vitals
         task = None if worker is None else asyncio.ensure_future(worker.checkpoint.while_stopping())
         try:
             await super().on_stop()

@@ -16,18 +16,6 @@ ACCEPTED: frozenset[str] = frozenset({"accepted", "edited"})
 ALL = "*"
 """Series wildcard: the aggregate over sites, or over model versions."""
 
-SIGNALS: tuple[str, ...] = (
-    "acceptance_rate",
-    "response_rate",
-    "correction_burden",
-    "decision_time",
-    "score_drift",
-    "input_drift",
-    "flag_rate",
-    "site_outlier",
-    "no_data",
-)
-
 
 class SeriesKey(NamedTuple):
     """A monitored series; ``model_version`` or ``site`` may be :data:`ALL`."""
@@ -134,11 +122,6 @@ class Alert(NamedTuple):
         if self.input is not None:
             out["input"] = self.input
         return out
-
-
-def to_epoch(ts: datetime) -> float:
-    """Epoch seconds of an aware datetime."""
-    return ts.timestamp()
 
 
 def to_rfc3339(epoch: float) -> str:

@@ -375,7 +375,7 @@ def test_long_decision_timeouts_keep_response_rate_quiet_on_a_diurnal_stream(
     """Stationary. Observed at the answer's time, the day's answers and the expiries of
     the suggestions shown a timeout before mixed by hour, and response_rate fired."""
     cfg = MonitorConfig.model_validate({"resolver": {"decision_timeout": timeout}})
-    timeout_s = cfg.decision_timeout("f")
+    timeout_s = cfg.resolver_config.timeout("f")
     items = _clinic_day(timeout_s)
     assessor, alerts = _assess(cfg, items)
     # answers whose timeout is after the last item stay held, like open suggestions
@@ -392,7 +392,7 @@ def test_an_eight_point_drop_in_responses_is_caught() -> None:
     (below the 10-point minimum effect response_rate needed before answers were held)."""
     cfg = MonitorConfig()
     start = 1_769_990_400.0 + 17 * 86400
-    _, alerts = _assess(cfg, _clinic_day(cfg.decision_timeout("f"), drop=0.08, from_day=17))
+    _, alerts = _assess(cfg, _clinic_day(cfg.resolver_config.timeout("f"), drop=0.08, from_day=17))
     fired = [a for a in alerts if a.signal == "response_rate" and a.state == "firing"]
     assert fired and min(a.at for a in fired) - start < 4 * 86400
     assert {(a.model_version, a.site) for a in fired} >= {("*", "*")}
