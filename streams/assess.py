@@ -43,8 +43,10 @@ class Assess:
         offsets: Offsets,
         stats: WorkerStats,
         on_restored: Callable[[AssessPart], Any],
+        generation: Callable[[], int],
     ) -> None:
         self.table = table
+        self.generation = generation  # events of an earlier one: see streams.resolve
         self.on_restored = on_restored  # (fixes the end offset it catches up with)
         self.make_part = make_part
         self.checkpoint = checkpoint
@@ -68,14 +70,21 @@ class Assess:
         )
         return part
 
-    async def on_event(self, event: Any) -> None:
-        """Apply one stage-2 message (and any the consumer skipped before it)."""
-        msg = event.message
-        self.checkpoint.pending.append(event)
-        self.stats.events["assess"] += 1
-        part = self.part(msg.partition)
-        for record in await self.offsets.to_apply(part, msg):
-            self.apply(part, record)
+    async def on_events(self, events: list[Any]) -> None:
+        """Apply a batch of stage-2 messages (and any the consumer skipped before one)."""
+        events = [e for e in events if e.message.generation_id == self.generation()]
+        self.checkpoint.pending.extend(events)
+        self.stats.events["assess"] += len(events)
+        parts, offsets = self.parts, self.offsets
+        for event in events:
+            msg = event.message
+            part = parts.get(msg.partition) or self.restore(msg.partition)
+            last = part.offset
+            if last is None or msg.offset == last + 1:
+                self.apply(part, msg)
+            else:
+                for record in await offsets.to_apply(part, msg):
+                    self.apply(part, record)
 
     def apply(self, part: AssessPart, msg: Any) -> None:
         """Apply one stage-2 record (a faust message or a record read back)."""

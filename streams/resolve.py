@@ -28,7 +28,7 @@ from monitor.core.engine import ResolveStage, WallClock
 from monitor.core.resolver import ResolverConfig
 from streams.checkpoint import Checkpoint, entries
 from streams.gaps import Offsets
-from streams.outbox import Outbox
+from streams.outbox import PACK_ITEMS, Outbox
 from streams.settings import WorkerSettings
 from streams.state import ResolvePart
 from streams.stats import WorkerStats
@@ -50,6 +50,7 @@ class Resolve:
         stats: WorkerStats,
         highwater: Callable[[int], int | None],
         on_restored: Callable[[ResolvePart], Any],
+        generation: Callable[[], int],
     ) -> None:
         self.settings = settings
         self.config = config
@@ -60,6 +61,9 @@ class Resolve:
         self.stats = stats
         self.highwater = highwater  # end offset of an input partition, as last fetched
         self.on_restored = on_restored  # (fixes the end offset it catches up with)
+        # the consumer's generation: events taken before a rebalance are left to the
+        # partitions' next owner (faust re-delivers them; they are never acked here)
+        self.generation = generation
         self.parts: dict[int, ResolvePart] = {}
         self.policy = WallClock(settings.max_ahead)
 
@@ -85,22 +89,31 @@ class Resolve:
         )
         return part
 
-    async def on_event(self, event: Any) -> None:
-        """Apply one input event (and any records the consumer skipped before it)."""
-        msg = event.message
-        self.checkpoint.pending.append(event)
-        self.stats.events["resolve"] += 1
-        part = self.part(msg.partition)
-        part.last_input = time.monotonic()
-        part.idle = False
-        records = await self.offsets.to_apply(part, msg)
-        if not records:
-            return
-        for record in records:
-            self.apply(part, record)
-        wm = part.resolver.watermark
-        if wm >= part.last_tick + self.settings.tick_interval and math.isfinite(wm):
-            await self.tick(part)
+    async def on_events(self, events: list[Any]) -> None:
+        """Apply a batch of input events (and any records the consumer skipped before
+        one of them); flush the outbox whenever it holds a full pack."""
+        events = [e for e in events if e.message.generation_id == self.generation()]
+        self.checkpoint.pending.extend(events)
+        self.stats.events["resolve"] += len(events)
+        parts, outbox, offsets = self.parts, self.outbox, self.offsets
+        every = self.settings.tick_interval
+        now = time.monotonic()
+        for event in events:
+            msg = event.message
+            part = parts.get(msg.partition) or self.restore(msg.partition)
+            part.last_input = now
+            part.idle = False
+            last = part.offset
+            if last is None or msg.offset == last + 1:
+                self.apply(part, msg)
+            else:
+                for record in await offsets.to_apply(part, msg):
+                    self.apply(part, record)
+            wm = part.resolver.watermark
+            if wm >= part.last_tick + every and math.isfinite(wm):
+                await self.tick(part)
+            if outbox.count >= PACK_ITEMS:
+                await outbox.flush()
 
     def apply(self, part: ResolvePart, msg: Any) -> None:
         """Apply one input record (a faust message or a record read back)."""

@@ -35,7 +35,7 @@ from streams.assess import Assess
 from streams.checkpoint import Checkpoint
 from streams.gaps import SKIPPED, Offsets, RangeReader
 from streams.metrics import PipelineCollector
-from streams.outbox import PACK_ITEMS, Outbox
+from streams.outbox import Outbox
 from streams.resolve import Resolve
 from streams.settings import WorkerSettings
 from streams.state import AssessPart, Baselines, ResolvePart
@@ -47,6 +47,7 @@ RAW = {"key_type": bytes, "value_type": bytes, "key_serializer": "raw", "value_s
 # Changelog topics: the broker's cleaner never compacts the active segment (1 GiB
 # or 7 days by default), and a restart reads everything not yet compacted.
 CHANGELOG_CONFIG = {"segment.bytes": 64 * 1024 * 1024, "segment.ms": 3_600_000}
+TAKE = 1000  # events an agent applies in one step, at most
 
 
 def input_partition_count(settings: WorkerSettings) -> int:
@@ -139,6 +140,7 @@ class Worker:
             self.stats,
             lambda p: self.highwater(in_name, p),
             self.caught_up,
+            lambda: app.consumer_generation_id,
         )
 
         def make_part(p: int, found: list[tuple[str, str, bytes]]) -> AssessPart:
@@ -151,7 +153,13 @@ class Worker:
             )
 
         self.assess = Assess(
-            self.assess_table, make_part, self.checkpoint, offsets, self.stats, self.caught_up
+            self.assess_table,
+            make_part,
+            self.checkpoint,
+            offsets,
+            self.stats,
+            self.caught_up,
+            lambda: app.consumer_generation_id,
         )
         self.stats.gap_records_lost = lambda: self.range_reader.lost
         self.stats.ready = self.ready
@@ -294,22 +302,24 @@ def create_app(settings: WorkerSettings, *, input_partitions: int | None = None)
     w = app.vitals = Worker(app, settings, n_input)
     ckpt, outbox = w.checkpoint, w.outbox
 
+    # Both agents take the events faust has buffered, up to TAKE at a time, without
+    # acking them (only the checkpoint acks), and apply each batch under the lock.
+    within = settings.flush_interval
+
     @app.agent(w.input_topic, name="resolve")
     async def resolve(stream: Any) -> None:
         async with ckpt.stopping_on_error("resolve"):
-            async for event in stream.noack().events():
+            async for events in stream.noack_take(TAKE, within=within):
                 async with ckpt.lock:
-                    await w.resolve.on_event(event)
-                    if outbox.count >= PACK_ITEMS:
-                        await outbox.flush()
+                    await w.resolve.on_events(events)
                 await ckpt.maybe_run()
 
     @app.agent(w.assess_topic, name="assess")
     async def assess(stream: Any) -> None:
         async with ckpt.stopping_on_error("assess"):
-            async for event in stream.noack().events():
+            async for events in stream.noack_take(TAKE, within=within):
                 async with ckpt.lock:
-                    await w.assess.on_event(event)
+                    await w.assess.on_events(events)
                 await ckpt.maybe_run()
 
     @app.timer(interval=settings.checkpoint_interval)
