@@ -1,8 +1,7 @@
 """Per-partition state of the two stages and its checkpoint encoding.
 
-The monitor core (:class:`~monitor.core.resolver.Resolver`, the Assessor) keeps its
-state in plain in-memory dicts, one set per Kafka partition. This module adds
-the two things the streaming worker needs around them:
+The engine's stages keep their state in plain in-memory dicts, one set per Kafka
+partition (docs/decisions/0003). This module adds what the worker needs around them:
 
 - :class:`DirtyDict`, a ``dict`` that remembers which keys changed since the
   last checkpoint (the resolver re-assigns every value it changes), so a
@@ -202,11 +201,9 @@ class ResolvePart:
     Checkpoint layout: a :class:`ChunkLog` of documents ``{map: {key: value |
     null}}`` (``null`` = deleted; a delta holds the entries changed since the
     previous checkpoint), then the ``<p>/c/`` commit record: counters, seq,
-    input offset, generation and the log. Restart time is thus bounded by the
-    bytes of the state, not by one changelog record per pending suggestion and
-    remembered event id (a million records took minutes to recover through
-    Faust). The one-record-per-entry layout of earlier versions is still read,
-    and rewritten as a base.
+    input offset, generation and the log (docs/decisions/0007). The
+    one-record-per-entry layout of earlier versions is still read, and rewritten
+    as a base.
     """
 
     MAPS = ("suggestions", "outcomes", "feedback", "seen", "resolved")
