@@ -129,9 +129,8 @@ class Outbox:
         """Send what is held: the packs in resolution order, then the dead letters."""
         entries, self.entries = self.entries, {}
         self.count = 0
-        headers_of = {}
         for src, out in entries.items():
-            headers = headers_of[src] = [("vitals-src", str(src).encode()), ("vitals-pack", b"1")]
+            headers = [("vitals-src", str(src).encode()), ("vitals-pack", b"1")]
             for p in sorted(out):
                 for pack in packs(out[p]):
                     await self.send(self.assess_topic, p, b"[" + b",".join(pack) + b"]", headers)
