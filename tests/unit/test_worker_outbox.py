@@ -72,3 +72,24 @@ def test_packs_are_capped_by_entries_and_by_bytes(tmp_path: Any) -> None:
     for p, entries in ((0, big), (1, small)):
         seqs = [entry[1][0][0] for pack in packs[p] for entry in pack]
         assert seqs == list(range(len(entries)))
+
+
+def test_a_partition_with_records_waiting_is_never_announced_idle(tmp_path: Any) -> None:
+    """Idle = drained and silent for idle_after: a busy worker's backlog on one input
+    partition must not let stage 2's watermark pass its results (issue 18)."""
+    settings = WorkerSettings(data_dir=tmp_path, idle_after=1.0)
+    w: Worker = create_app(settings, input_partitions=1).vitals
+    sent = _sent_to(w.outbox)
+    part = w.resolve.parts[0] = ResolvePart(0, w.resolve.config)
+    part.last_input -= 10.0  # silent for 10 s
+    ends = {0: 100}
+    w.resolve.highwater = ends.get
+    part.offset = 41  # records 42..99 wait in the consumer
+    asyncio.run(w.resolve.announce_idle(part))
+    assert not part.idle and not sent
+    ends.clear()  # end offset not known yet
+    asyncio.run(w.resolve.announce_idle(part))
+    assert not part.idle and not sent
+    ends[0], part.offset = 100, 99  # drained
+    asyncio.run(w.resolve.announce_idle(part))
+    assert part.idle and len(sent) == settings.assess_partitions  # Idle to every one
