@@ -4,8 +4,9 @@ checkpoint records.
 Stage 1 fans each resolution and flag out to the series it rolls up to. Each
 (item, series) *delivery* is numbered by a per-input-partition sequence (``seq``,
 checkpointed with the resolver) and waits here, grouped by the assess partition its
-series key hashes to (as Kafka's default partitioner places a key). :meth:`Outbox.flush`
-sends them *packed*: one ``<app_id>-assess`` message per (input partition, assess
+series key hashes to (as Kafka's default partitioner places a key), until the end of
+the input batch, a full pack, a tick or a checkpoint. :meth:`Outbox.flush` sends them
+*packed*: one ``<app_id>-assess`` message per (input partition, assess
 partition) and up to :data:`PACK_ITEMS` entries or :data:`PACK_BYTES`, headers
 ``vitals-src`` (the input partition) and ``vitals-pack``, value a JSON array of
 ``[record, [[seq, series key], ...]]`` entries (``record`` as :mod:`monitor.core.codec`

@@ -73,8 +73,8 @@ class WorkerSettings(BaseModel):
     flush_interval: float = Field(
         0.02,
         gt=0,
-        description="Wall seconds stage 1 may hold resolved results to send them "
-        "packed into fewer stage-2 messages.",
+        description="Wall seconds a stage waits for more input to apply as one batch; "
+        "stage 1 sends a batch's results packed into one stage-2 message per partition.",
     )
     producer_linger: float = Field(
         0.005,
