@@ -20,7 +20,7 @@ from typing import Any
 
 from monitor.core.codec import Idle, Tick, decode
 from monitor.core.records import Alert, Flag, Resolution
-from streams.checkpoint import Checkpoint, entries
+from streams.checkpoint import Checkpoint, current, entries
 from streams.dead_letters import source_headers
 from streams.gaps import Offsets
 from streams.state import AssessPart
@@ -72,7 +72,7 @@ class Assess:
 
     async def on_events(self, events: list[Any]) -> None:
         """Apply a batch of stage-2 messages (and any the consumer skipped before one)."""
-        events = [e for e in events if e.message.generation_id == self.generation()]
+        events = current(events, self.generation())
         self.checkpoint.pending.extend(events)
         self.stats.events["assess"] += len(events)
         parts, offsets = self.parts, self.offsets

@@ -48,6 +48,19 @@ def entries(table: Any, partition: int) -> list[tuple[str, str, bytes]]:
     return out
 
 
+def current(events: list[Any], generation: int) -> list[Any]:
+    """The *events* of the consumer's current *generation*. Events taken before a
+    rebalance are acked unapplied, as faust acks those it skips itself (it waits for
+    every delivered event to be acked before it completes a rebalance); their
+    partition's owner re-reads them from its state's offset."""
+    if all(e.message.generation_id == generation for e in events):
+        return events
+    for e in events:
+        if e.message.generation_id != generation:
+            e.ack()
+    return [e for e in events if e.message.generation_id == generation]
+
+
 def apply(table: Any, changes: Writes) -> None:
     """Apply *changes* to a table's local store (what its changelog will say)."""
     data = table.data

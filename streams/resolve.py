@@ -26,7 +26,7 @@ from typing import Any
 from monitor.core.codec import Idle, Tick
 from monitor.core.engine import ResolveStage, WallClock
 from monitor.core.resolver import ResolverConfig
-from streams.checkpoint import Checkpoint, entries
+from streams.checkpoint import Checkpoint, current, entries
 from streams.gaps import Offsets
 from streams.outbox import PACK_ITEMS, Outbox
 from streams.settings import WorkerSettings
@@ -61,9 +61,7 @@ class Resolve:
         self.stats = stats
         self.highwater = highwater  # end offset of an input partition, as last fetched
         self.on_restored = on_restored  # (fixes the end offset it catches up with)
-        # the consumer's generation: events taken before a rebalance are left to the
-        # partitions' next owner (faust re-delivers them; they are never acked here)
-        self.generation = generation
+        self.generation = generation  # the consumer's (streams.checkpoint.current)
         self.parts: dict[int, ResolvePart] = {}
         self.policy = WallClock(settings.max_ahead)
 
@@ -92,7 +90,7 @@ class Resolve:
     async def on_events(self, events: list[Any]) -> None:
         """Apply a batch of input events (and any records the consumer skipped before
         one of them); flush the outbox whenever it holds a full pack."""
-        events = [e for e in events if e.message.generation_id == self.generation()]
+        events = current(events, self.generation())
         self.checkpoint.pending.extend(events)
         self.stats.events["resolve"] += len(events)
         parts, outbox, offsets = self.parts, self.outbox, self.offsets
