@@ -23,12 +23,13 @@ Examples
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from monitor.core.assessor import Assessor
 from monitor.core.config import MonitorConfig
+from monitor.core.engine import AssessStage, Engine, HoldAndConfirm
 from monitor.core.records import Alert, Flag, Resolution
 from monitor.replay import Replay, ReplayResult, read_lines
 from monitor.trace import Trace
@@ -45,7 +46,8 @@ class Lane:
     trace: Trace | None = None
     alerts: list[Alert] = field(default_factory=list)
     seconds: float = 0.0
-    """Wall time spent in this lane's assessor and trace (the shared pass not counted)."""
+    """Wall time spent advancing this lane's assessor and in its trace (the shared pass
+    and the queueing not counted)."""
 
     @classmethod
     def of(cls, config: MonitorConfig, trace: Trace | None = None) -> Lane:
@@ -55,6 +57,49 @@ class Lane:
 def shared_resolver(configs: Sequence[MonitorConfig]) -> bool:
     """Whether one resolver pass serves all these configs."""
     return all(c.resolver_config == configs[0].resolver_config for c in configs[1:])
+
+
+class LanesEngine(Engine):
+    """The engine with one resolve stage and an assess stage per lane: each lane's
+    assessor is queued and advanced exactly as :class:`Engine` does its one."""
+
+    def __init__(self, config: MonitorConfig, lanes: Sequence[Lane], tap: Tap | None) -> None:
+        super().__init__(
+            config, policy=HoldAndConfirm(), assessor=lanes[0].assessor if lanes else None
+        )
+        self.lanes = list(lanes)
+        self.tap = tap
+        lag = config.resolver.clock_skew
+        self.stages = [AssessStage(lane.assessor, sources=1, lag=lag) for lane in self.lanes]
+        self.resolve.fan_out = self._fan_out
+
+    def _fan_out(self, item: Resolution | Flag) -> None:
+        if self.tap is not None:
+            self.tap(item)
+        for stage in self.stages:
+            stage.put_rollups(item)
+
+    def _advance(self) -> None:
+        wm = self.resolve.watermark
+        for lane, stage in zip(self.lanes, self.stages, strict=True):
+            if not stage.report(0, wm):
+                continue
+            began = time.perf_counter()
+            lane.alerts.extend(stage.advance())
+            if lane.trace is not None:
+                lane.trace.sample(stage.watermark, lane.assessor)
+            lane.seconds += time.perf_counter() - began
+
+    def finish(self) -> list[Alert]:
+        self.resolve.finish()
+        self._advance()
+        for lane in self.lanes:
+            began = time.perf_counter()
+            lane.alerts.extend(lane.assessor.flush(self.resolver.clock))
+            if lane.trace is not None:
+                lane.trace.sample(lane.assessor.watermark, lane.assessor)
+            lane.seconds += time.perf_counter() - began
+        return []
 
 
 class FanOut(Replay):
@@ -68,47 +113,17 @@ class FanOut(Replay):
     def __init__(
         self, config: MonitorConfig, lanes: Sequence[Lane] = (), *, tap: Tap | None = None
     ) -> None:
-        super().__init__(config)
         if not shared_resolver([config, *(lane.config for lane in lanes)]):
             raise ValueError(
                 "the configs resolve differently (resolver settings, per-feature "
                 "timeouts or lateness): one resolver pass cannot serve them all"
             )
-        self.lanes = list(lanes)
+        engine = LanesEngine(config, lanes, tap)
+        super().__init__(config, engine=engine)
+        self.lanes = engine.lanes
         self.tap = tap
         if self.lanes:
-            self.assessor = self.lanes[0].assessor
             self.result.alerts = self.lanes[0].alerts
-
-    def _dispatch(self, items: Iterable[Resolution | Flag]) -> None:
-        items = items if isinstance(items, list) else list(items)
-        tap = self.tap
-        if tap is not None:
-            for item in items:
-                tap(item)
-        wm = self.resolver.watermark - self._lag
-        for lane in self.lanes:
-            began = time.perf_counter()
-            assessor = lane.assessor
-            for item in items:
-                assessor.process_rollups(item)
-            if wm > assessor.watermark:
-                lane.alerts.extend(assessor.advance(wm))
-                if lane.trace is not None:
-                    lane.trace.sample(assessor.watermark, assessor)
-            lane.seconds += time.perf_counter() - began
-
-    def finish(self) -> ReplayResult:
-        self._release()
-        self._dispatch(self.resolver.finish())
-        for lane in self.lanes:
-            began = time.perf_counter()
-            lane.alerts.extend(lane.assessor.flush(self.resolver.clock))
-            if lane.trace is not None:
-                lane.trace.sample(lane.assessor.watermark, lane.assessor)
-            lane.seconds += time.perf_counter() - began
-        self.result.resolver_counters = self.resolver.counters
-        return self.result
 
 
 def fan_out_file(

@@ -53,12 +53,13 @@ class Replay:
         trace: Trace | None = None,
         resolver: Resolver | None = None,
         assessor: Assessor | None = None,
+        engine: Engine | None = None,
     ) -> None:
         self.config = config = config or MonitorConfig()
         self.result = ReplayResult()
         self._on_alert = on_alert
         self.trace = trace
-        self.engine = Engine(
+        self.engine = engine or Engine(
             config,
             policy=HoldAndConfirm(),
             resolver=resolver,
