@@ -3,8 +3,9 @@
     .venv/bin/python bench/faust_noop.py HOST:PORT TOPIC N
 
 Reads TOPIC from the start in a fresh consumer group, as ``bench_worker.py``'s
-worker does, and prints ``<seconds> <messages>`` once N messages arrived: the
-time from the first message to the N-th. The worker cannot be faster than this.
+worker does, and prints ``<seconds> <cpu seconds> <messages>`` once N messages
+arrived: the time from the first message to the N-th, and the CPU time this process
+used meanwhile. The worker cannot be faster than this.
 """
 
 from __future__ import annotations
@@ -31,17 +32,20 @@ def main() -> None:
     source = app.topic(
         topic, key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw"
     )
-    seen = {"n": 0, "t0": 0.0}
+    seen = {"n": 0, "t0": 0.0, "c0": 0.0}
 
     @app.agent(source)
     async def count(stream):  # type: ignore[no-untyped-def]
         async for _ in stream.events():
             if not seen["n"]:
-                seen["t0"] = time.perf_counter()
+                seen["t0"], seen["c0"] = time.perf_counter(), time.process_time()
             seen["n"] += 1
             if seen["n"] >= n:
                 took = time.perf_counter() - seen["t0"]
-                os.write(1, f"{took:.6f} {seen['n']}\n".encode())  # (faust redirects print)
+                cpu = time.process_time() - seen["c0"]
+                os.write(
+                    1, f"{took:.6f} {cpu:.6f} {seen['n']}\n".encode()
+                )  # (faust redirects print)
                 os._exit(0)
 
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()

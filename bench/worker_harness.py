@@ -81,10 +81,22 @@ def pythonpath() -> str:
 _HANDED_OUT: set[int] = set()
 
 
+def port_range() -> range:
+    """Ports to hand out: ``$VITALS_TEST_PORTS`` (``LO-HI``, inclusive) if set, else 6300-6399
+    (machines shared by several developers give each a range)."""
+    given = os.environ.get("VITALS_TEST_PORTS", "").strip()
+    if not given:
+        return range(6300, 6400)
+    lo, _, hi = given.partition("-")
+    return range(int(lo), int(hi) + 1)
+
+
 def free_port() -> int:
-    """A free local port, preferring the 63xx range; never the same one twice in a
-    process (a worker binds its port only once it runs)."""
-    for port in range(6300 + os.getpid() % 50, 6400):
+    """A free local port of :func:`port_range` (from a place that depends on the pid);
+    never the same one twice in a process (a worker binds its port only once it runs)."""
+    ports = port_range()
+    start = os.getpid() % len(ports)
+    for port in [*ports[start:], *ports[:start]]:
         if port in _HANDED_OUT:
             continue
         with socket.socket() as s:
@@ -94,6 +106,8 @@ def free_port() -> int:
                 continue
             _HANDED_OUT.add(port)
             return port
+    if os.environ.get("VITALS_TEST_PORTS"):
+        raise RuntimeError(f"no free port left in VITALS_TEST_PORTS={ports.start}-{ports.stop - 1}")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -175,6 +175,27 @@ ConfigOpt = Annotated[
 ]
 
 
+def _load_truth(path: Path | None) -> dict[str, Any]:
+    """A truth file, checked before any replay (empty without one)."""
+    from monitor.scoring import TruthError, load_truth
+
+    if path is None:
+        return {}
+    try:
+        return load_truth(path)
+    except TruthError as exc:
+        _fail(exc)
+
+
+def _report_target(path: Path, events: Path) -> None:
+    """Fail before any work when an HTML report with figures cannot be written."""
+    from monitor import plots
+
+    _writable_file(path, "--report", not_same_as=events)
+    if not plots.available():
+        _fail(f"--report draws with matplotlib: {plots.INSTALL_HINT}")
+
+
 def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
     from monitor.core.config import load_config
 
@@ -223,38 +244,66 @@ def replay(
             " truth; and print how close each signal came to firing.",
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Write one self-contained HTML page: summary, alerts with their evidence,"
+            " and per alerting or --series series its signals and detector statistics.",
+        ),
+    ] = None,
+    series: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--series",
+            help="Also draw this series in --report: feature|model_version|site, * for all"
+            " (repeatable).",
+        ),
+    ] = None,
 ) -> None:
     """Replay a recorded stream in process: summary, alert log, optional scoring and plots."""
     import json
 
     from monitor.replay import replay_file
     from monitor.report import print_peaks, print_score, print_summary
-    from monitor.scoring import TruthError, load_truth, truth_mismatch
+    from monitor.scoring import truth_mismatch
     from monitor.trace import Trace
 
     cfg = _load_config(config)
     # Everything that can be refused is checked before the replay, not after it.
     if alerts_out is not None:
         _writable_file(alerts_out, "--alerts-out", not_same_as=events)
-    truth_doc: dict[str, Any] = {}
-    if truth is not None:
-        try:
-            truth_doc = load_truth(truth)
-        except TruthError as exc:
-            _fail(exc)
+    truth_doc = _load_truth(truth)
     if plot is not None:
         from monitor import plots
 
         _output_dir(plot, "--plot")
         if not plots.available():
             _fail(f"--plot needs matplotlib: {plots.INSTALL_HINT}")
-    trace = Trace() if plot is not None else None
+    if report is not None or series:
+        from monitor.htmlreport import check_series
+
+        if report is None:
+            _fail("--series selects series for --report; give --report too")
+        _report_target(report, events)
+        for key in series or ():
+            if (problem := check_series(key)) is not None:
+                _fail(f"--series {key}: {problem}")
+    trace = Trace(detail=report is not None) if plot is not None or report is not None else None
     size = events.stat().st_size
     with _progress() as progress:
         task = progress.add_task(f"replay {events.name} (bytes)", total=size)
-        engine, result = replay_file(
-            events, cfg, on_progress=lambda n: progress.update(task, completed=n), trace=trace
-        )
+        on_progress = lambda n: progress.update(task, completed=n)  # noqa: E731
+        if report is None:
+            engine, result = replay_file(events, cfg, on_progress=on_progress, trace=trace)
+        else:  # the same replay, with every resolution counted for the alerts' evidence
+            from monitor.fanout import Lane, fan_out_file
+            from monitor.tally import Tally
+
+            tally = Tally()
+            engine, result = fan_out_file(
+                events, cfg, [Lane.of(cfg, trace)], tap=tally.add, on_progress=on_progress
+            )
     for lineno, reason, detail in result.malformed_examples:
         typer.echo(f"{events}:{lineno}: {reason} {detail}", err=True)
     print_summary(out, engine, result)
@@ -272,10 +321,11 @@ def replay(
         except OSError as exc:
             _fail(f"--alerts-out {alerts_out}: {exc.strerror}", 1)
         out.print(f"alert log: {alerts_out} ({len(result.alerts)} lines)", markup=False)
+    scores = None
     if truth is not None:
         for problem in truth_mismatch(truth_doc, result.lines, engine.resolver.clock):
             _warn(f"{truth}: {problem}")
-        print_score(out, events, cfg, result, truth, truth_doc)
+        scores = print_score(out, events, cfg, result, truth, truth_doc)
     if plot is not None and trace is not None:
         from monitor.plots import plot_signals
 
@@ -285,6 +335,97 @@ def replay(
         except OSError as exc:
             _fail(f"--plot {plot}: {exc.strerror}", 1)
         out.print(f"plots: {len(paths)} PNG files in {plot}", markup=False)
+    if report is not None and trace is not None:
+        from monitor.htmlreport import ReplayReport, write_replay_report
+
+        missing = [key for key in series or () if key not in engine.assessor.series]
+        if missing:
+            _warn(f"--series: this stream has no series {', '.join(missing)}")
+        doc = ReplayReport(events, config, engine, result, trace, tally, truth_doc or None,
+                           scores, [k for k in series or () if k not in missing])  # fmt: skip
+        _write_html(report, lambda: write_replay_report(report, doc))
+
+
+@app.command()
+def compare(
+    events: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL events.")],
+    config: Annotated[
+        list[Path],
+        typer.Option("--config", exists=True, dir_okay=False, help="Config A, then config B."),
+    ],
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", exists=True, dir_okay=False, help="Score against truth.json."),
+    ] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the comparison as HTML here.")
+    ] = None,
+) -> None:
+    """Two configs on one stream: alerts gained and lost, delays, false alarms, time."""
+    from monitor.compare import compare_file, print_comparison, write_html
+
+    if len(config) != 2:
+        _fail(f"--config: give exactly two (A and B), not {len(config)}")
+    cfgs = [_load_config(path) for path in config]
+    names = [p.name for p in config] if config[0].name != config[1].name else ["A", "B"]
+    truth_doc = _load_truth(truth) or None
+    if report is not None:
+        _report_target(report, events)
+    with _progress() as progress:
+        task = progress.add_task(f"replay {events.name} (bytes)", total=events.stat().st_size)
+        result = compare_file(
+            events, list(zip(names, cfgs, strict=True)), truth_doc, traces=report is not None,
+            on_progress=lambda n: progress.update(task, completed=n),
+        )  # fmt: skip
+    if not result.result.events:
+        _fail(f"{events}: no valid event in {result.result.lines} lines; nothing was replayed", 1)
+    print_comparison(out, result)
+    if report is not None:
+        _write_html(report, lambda: write_html(report, result, events))
+
+
+@app.command()
+def rollout(
+    events: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="JSONL events.")],
+    feature: Annotated[str, typer.Option("--feature", help="The feature rolled out.")],
+    old: Annotated[str, typer.Option("--from", help="The model version replaced.")],
+    new: Annotated[str, typer.Option("--to", help="The new model version.")],
+    config: ConfigOpt = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Also write the scorecard as HTML here.")
+    ] = None,
+) -> None:
+    """Phased-rollout scorecard: the new version vs the old, per site and overall."""
+    from monitor.rollout import print_scorecard, rollout_file
+
+    cfg = _load_config(config)
+    if report is not None:
+        _writable_file(report, "--report", not_same_as=events)
+    with _progress() as progress:
+        task = progress.add_task(f"resolve {events.name} (bytes)", total=events.stat().st_size)
+        card, _, tally = rollout_file(
+            events, feature, old, new, cfg, on_progress=lambda n: progress.update(task, completed=n)
+        )
+    versions = sorted({v for (f, v, _) in tally.leaves if f == feature})
+    if not versions:
+        known = sorted({f for (f, _, _) in tally.leaves})
+        _fail(f"{events}: no suggestion of feature {feature!r} (features: {', '.join(known)})")
+    for option, version in (("--from", old), ("--to", new)):
+        if version not in versions:
+            _fail(f"{option} {version}: {feature} has no such version ({', '.join(versions)})")
+    print_scorecard(out, card)
+    if report is not None:
+        from monitor.rollout import write_html
+
+        _write_html(report, lambda: write_html(report, card, events))
+
+
+def _write_html(path: Path, write: Any) -> None:
+    try:
+        write()
+    except OSError as exc:
+        _fail(f"--report {path}: {exc.strerror}", 1)
+    out.print(f"report: {path}", markup=False)
 
 
 @app.command()
@@ -328,11 +469,26 @@ def demo(
 @app.command()
 def worker(
     config: Annotated[
-        Path | None, typer.Option("--config", exists=True, dir_okay=False, help="Worker YAML.")
+        Path | None,
+        typer.Option(
+            "--config",
+            exists=True,
+            dir_okay=False,
+            help="Worker settings, YAML or JSON: examples/worker.yaml has every field with "
+            "its default and meaning. VITALS_KAFKA_* variables fill the kafka: fields the "
+            "file leaves out.",
+        ),
     ] = None,
 ) -> None:
-    """Run the streaming worker (Faust) on Kafka."""
-    from streams.app import run_worker
-    from streams.settings import WorkerSettings
+    """Run the streaming worker (Faust) on Kafka until SIGINT/SIGTERM.
 
-    run_worker(WorkerSettings.load(config))
+    Example settings, commented: examples/worker.yaml.
+    """
+    from streams.settings import WorkerSettings
+    from streams.topology import run_worker
+
+    try:
+        settings = WorkerSettings.load(config)
+    except ValueError as exc:
+        _fail(exc)
+    run_worker(settings)

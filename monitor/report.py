@@ -17,23 +17,30 @@ from monitor.scoring import Score, score
 from monitor.trace import Peak
 
 
-def print_summary(out: Console, engine: Replay, result: ReplayResult) -> None:
+def summary_rows(result: ReplayResult) -> list[tuple[str, str]]:
+    """(name, value) rows of a replay's counts: lines, events, resolver counters, alerts."""
     counters = result.resolver_counters
-    head = Table(title="replay", show_header=False)
-    head.add_row("lines", str(result.lines))
-    head.add_row("valid events", str(result.events))
-    head.add_row("malformed", ", ".join(f"{k}={v}" for k, v in result.malformed.items()) or "0")
+    rows = [
+        ("lines", str(result.lines)),
+        ("valid events", str(result.events)),
+        ("malformed", ", ".join(f"{k}={v}" for k, v in result.malformed.items()) or "0"),
+    ]
     for name in ("duplicates", "resolved", "expired", "flags", "late_outcomes",
                  "orphaned_outcomes", "orphaned_feedback", "too_late", "open"):  # fmt: skip
-        head.add_row(name, str(counters.get(name, 0)))
-    head.add_row("alerts (firing)", str(sum(a.state == "firing" for a in result.alerts)))
-    out.print(head)
-    table = Table(title="series (feature | model_version | site)")
-    for col in ("series", "shown", "accept", "respond", "burden", "flag", "firing now"):
-        table.add_column(col, justify="right" if col != "series" else "left")
+        rows.append((name, str(counters.get(name, 0))))
+    rows.append(("alerts (firing)", str(sum(a.state == "firing" for a in result.alerts))))
+    return rows
+
+
+SERIES_COLUMNS = ("series", "shown", "accept", "respond", "burden", "flag", "firing now")
+
+
+def series_rows(engine: Replay) -> list[tuple[str, ...]]:
+    """One row per series: cumulative rates and the signals firing at the end."""
+    rows = []
     for key, state in sorted(engine.assessor.series.items()):
         r = state.rates()
-        table.add_row(
+        rows.append((
             key,
             str(state.counts[0]),
             _pct(r["acceptance_rate"]),
@@ -43,7 +50,20 @@ def print_summary(out: Console, engine: Replay, result: ReplayResult) -> None:
             ", ".join(
                 v.slot if v.series == key else f"{v.slot}@{v.series}" for v in state.firing()
             ),
-        )
+        ))  # fmt: skip
+    return rows
+
+
+def print_summary(out: Console, engine: Replay, result: ReplayResult) -> None:
+    head = Table(title="replay", show_header=False)
+    for name, value in summary_rows(result):
+        head.add_row(name, value)
+    out.print(head)
+    table = Table(title="series (feature | model_version | site)")
+    for col in SERIES_COLUMNS:
+        table.add_column(col, justify="right" if col != "series" else "left")
+    for row in series_rows(engine):
+        table.add_row(*row)
     out.print(table)
     print_detectable(out, engine)
 

@@ -40,7 +40,15 @@ class Trace:
     detectable: dict[tuple[str, str], array] = field(default_factory=dict)
     """Same keys → the smallest change the detector could see then, as a multiple of its
     minimum effect (panel detectors only; inf while it cannot yet)."""
+    levels: dict[tuple[str, str], tuple[array, array, array]] | None = None
+    """With ``detail=True``, at the same samples: the detector's value, its level of
+    concern and its reference, in the signal's units (NaN where it has none)."""
+    detail: bool = False
     _next: float = -math.inf
+
+    def __post_init__(self) -> None:
+        if self.detail and self.levels is None:
+            self.levels = {}
 
     def sample(self, at: float, assessor: Any) -> None:
         """Record every detector of ``assessor`` if ``at`` reached the next sample time."""
@@ -60,6 +68,13 @@ class Trace:
                     if det is None:
                         det = self.detectable[key] = array("d", [math.inf] * (len(points[0]) - 1))
                     det.append(view.detectable / view.min_effect)
+                if self.levels is not None:
+                    rows = self.levels.get(key)
+                    if rows is None:
+                        rows = self.levels[key] = (array("d"), array("d"), array("d"))
+                    rows[0].append(view.value)
+                    rows[1].append(view.concern)
+                    rows[2].append(view.reference)
 
     def signals(self) -> dict[str, list[tuple[str, str]]]:
         """Traced (series, slot) keys by signal name."""

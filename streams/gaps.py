@@ -1,38 +1,24 @@
 """Reading back input offsets that faust's consumer skipped.
 
-Each stage records the last offset applied to its state. A message that
-arrives at a higher offset than the next one means faust's consumer skipped
-records: it can drop records it fetched across a rebalance (its read-offset
-bookkeeping marks them read) and then treats the jump as a compaction gap,
-acking and committing past it. Seeking faust's consumer back does not work
-reliably (records in flight move its read offset past the seek again), so the
-missing range is read with a consumer of our own, outside any group, and
-applied before the message that revealed the gap. Offsets that do not hold
-records (compaction, transaction markers) are simply not returned.
+Each stage records the last offset applied to its state. A message at a higher offset
+than the next one means the consumer skipped records (faust can, across a rebalance,
+and then commits past them as a gap): the missing range is read with a consumer of
+our own, outside any group, and applied before the message that revealed it. Offsets
+that hold no record (compaction, transaction markers) are simply not returned.
 
-A transactional producer leaves a commit marker after every transaction, so
-its topic has a one-offset gap every few records. The reader therefore keeps
-what a fetch brought beyond the requested range (up to ``READ_AHEAD``
-offsets, all of them known to hold exactly those records) and answers the
-next gaps of that partition from it: one fetch per ``READ_AHEAD`` offsets
-instead of one per transaction (bench/bench_worker.py ``--transactions``).
-
-In a live stream that still means a fetch per transaction, since each marker
-lies past what the last fetch brought. But the worker's own consumer has
-already seen what is there: aiokafka drops commit markers and aborted
-batches as it unpacks a fetch. :func:`track_skipped_offsets` notes the
-offsets it passed over without a record (:data:`SKIPPED`), and a gap they
-cover needs no read-back.
-
-faust itself records every gap it sees (to commit across it) in an interval
-tree that it rebuilt after each one: quadratic in the gaps between two
-commits, and most of the worker's time on a topic with a marker every few
-records. :class:`GapConsumer` adds gaps that arrive in offset order without
-the rebuild.
+- :class:`RangeReader` reads a range, keeping what the same fetches brought past it
+  (``READ_AHEAD`` offsets), which answers the next gaps of a transactional topic.
+- :class:`SkippedOffsets` (:data:`SKIPPED`) holds the offsets the worker's own consumer
+  saw hold no record (noted by :mod:`streams.kafka_internals`): such a gap needs no
+  read-back.
+- :func:`add_gap` records a gap in faust's interval tree without rebuilding it.
+- :class:`Offsets` decides, per message, what a stage applies: nothing (already in the
+  state), or the skipped records read back and then the message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -40,15 +26,13 @@ from bisect import bisect_left
 from collections import deque
 from typing import Any
 
-import aiokafka.consumer.fetcher as aiokafka_fetcher
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread, Consumer
 from intervaltree import IntervalTree
 
 log = logging.getLogger("vitals.worker")
 
 READ_TIMEOUT = 30.0  # seconds to read one missing range before giving up (raises)
 READ_AHEAD = 5000  # offsets past a requested range kept from the same fetches
-ISOLATION = "read_committed"  # a transactional bridge's aborted events are not input
+ISOLATION = "read_committed"  # as the worker's own consumer (streams.kafka_internals)
 
 
 class ReadBackTimeout(RuntimeError):
@@ -174,25 +158,6 @@ def add_gap(gaps: IntervalTree, committed: int | None, offset_from: int, offset_
         gaps.merge_overlaps()
 
 
-class _CommittedReadsThread(AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        consumer._isolation_level = ISOLATION  # read when it starts (aiokafka 0.14)
-        return consumer
-
-
-class GapConsumer(Consumer):
-    """faust's aiokafka consumer (the worker's transport uses it) with :func:`add_gap`,
-    reading committed records only: faust reads uncommitted ones unless it runs
-    exactly-once itself, so the events of a bridge's aborted transactions counted."""
-
-    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
-        return _CommittedReadsThread(self, loop=self.loop, beacon=self.beacon)
-
-    async def _add_gap(self, tp: Any, offset_from: int, offset_to: int) -> None:
-        add_gap(self._gap[tp], self._committed_offset[tp], offset_from, offset_to)
-
-
 class SkippedOffsets:
     """Offset ranges per partition that a consumer's fetches held no record for
     (commit and abort markers, aborted batches, compacted holes): ranges are
@@ -229,22 +194,45 @@ class SkippedOffsets:
 SKIPPED = SkippedOffsets()
 
 
-class _NotingPartitionRecords(aiokafka_fetcher.PartitionRecords):  # type: ignore[misc]
-    """aiokafka's unpacking of one fetched partition, noting in :data:`SKIPPED` the
-    offsets it moved past without yielding a record."""
+class Offsets:
+    """What a stage applies for each message it is given, by the offset its state last
+    applied (``part.offset``, None before any): see the module docstring."""
 
-    def _unpack_records(self) -> Any:
-        tp, expected = self._tp, self.next_fetch_offset
-        for record in super()._unpack_records():
-            if record.offset > expected:
-                SKIPPED.note(tp.topic, tp.partition, expected, record.offset)
-            expected = record.offset + 1
-            yield record
-        if self.next_fetch_offset > expected:  # the fetch ended past its last record
-            SKIPPED.note(tp.topic, tp.partition, expected, self.next_fetch_offset)
+    def __init__(self, reader: RangeReader, stats: Any) -> None:
+        self.reader = reader
+        self.stats = stats  # a streams.stats.WorkerStats
 
+    async def to_apply(self, part: Any, msg: Any) -> list[Any]:
+        """The records to apply to *part* for *msg*: none when its state holds it
+        already (redelivered after a crash between checkpoint and commit, or after a
+        rebalance that rewound the consumer); else any skipped before it, then it."""
+        last = part.offset
+        if last is None or msg.offset == last + 1:
+            return [msg]
+        if msg.offset <= last:
+            self.stats.redelivered += 1
+            return []
+        return [*await self.missing(msg, last), msg]
 
-def track_skipped_offsets() -> None:
-    """Make aiokafka consumers of this process note skipped offsets in :data:`SKIPPED`
-    (the worker calls it once; aiokafka 0.14 builds ``PartitionRecords`` per fetch)."""
-    aiokafka_fetcher.PartitionRecords = _NotingPartitionRecords
+    async def missing(self, msg: Any, applied: int) -> list[Any]:
+        """The records after offset *applied* and before *msg* that the consumer
+        skipped, read back from the broker."""
+        start, end = applied + 1, msg.offset
+        reader = self.reader
+        records = reader.kept(msg.topic, msg.partition, start, end)
+        if records is None:
+            records = await asyncio.to_thread(reader.read, msg.topic, msg.partition, start, end)
+        self.stats.gaps += 1
+        self.stats.gap_records += len(records)
+        # An empty gap is what a transaction marker leaves: normal for a transactional
+        # bridge. Records in it are ones the consumer skipped.
+        log.log(
+            logging.WARNING if records else logging.DEBUG,
+            "%s[%d]: offsets %d..%d were not delivered by the consumer: read back %d records",
+            msg.topic,
+            msg.partition,
+            start,
+            end - 1,
+            len(records),
+        )
+        return records

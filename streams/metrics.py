@@ -1,9 +1,9 @@
 """Pipeline health as a prometheus-client custom Collector.
 
-Rendered from the worker's current state on every scrape, so the per-partition
-series of a partition this worker no longer owns disappear instead of going
-stale. Per-series monitor metrics come from ``monitor.collector`` (registered
-on the same dedicated registry by :mod:`streams.app`).
+Rendered from a :class:`~streams.stats.WorkerStats` on every scrape, so the series of
+a partition this worker no longer owns disappear instead of going stale. Per-series
+monitor metrics come from ``monitor.collector`` (on the same registry: see
+:mod:`streams.topology`).
 """
 
 from __future__ import annotations
@@ -11,21 +11,21 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from monitor.core.contract import REASONS
 from monitor.core.resolver import COUNTERS
+from streams.stats import WorkerStats
 
 
 class PipelineCollector(Collector):
-    def __init__(self, worker: Any) -> None:
-        self.w = worker
+    def __init__(self, stats: WorkerStats) -> None:
+        self.stats = stats
 
     def collect(self) -> Iterator[Metric]:
-        w = self.w
+        w = self.stats
         now = time.time()
 
         events = CounterMetricFamily(
@@ -69,12 +69,12 @@ class PipelineCollector(Collector):
             "vitals_worker_gap_records_lost",
             "Offsets of skipped ranges that retention deleted before the read-back: events"
             " lost (the topic's retention was shorter than the worker's outage).",
-            value=w.range_reader.lost,
+            value=w.gap_records_lost(),
         )
         yield CounterMetricFamily(
             "vitals_worker_redelivered_dropped",
             "Stage-2 messages dropped as re-sent by a restarted stage 1.",
-            value=w.dropped_duplicates,
+            value=w.redelivered_dropped,
         )
 
         alerts = CounterMetricFamily(
@@ -127,19 +127,12 @@ class PipelineCollector(Collector):
             "Wall-clock time minus the event-time watermark, per owned partition.",
             labels=["stage", "partition"],
         )
-        topics = (
-            ("resolve", w.input_topic.get_topic_name(), w.resolve_parts),
-            ("assess", w.assess_topic.get_topic_name(), w.assess_parts),
-        )
-        for stage, topic, parts in topics:
-            for p, part in sorted(parts.items()):
-                hw = w.highwater(topic, p)
-                if hw is not None:
-                    done = -1 if part.offset is None else part.offset
-                    lag.add_metric([topic, str(p)], max(0, hw - done - 1))
-                wm = part.resolver.watermark if stage == "resolve" else part.advanced
-                if math.isfinite(wm):
-                    wml.add_metric([stage, str(p)], now - wm)
+        parts = sorted(w.partitions(), key=lambda p: (p.stage != "resolve", p.partition))
+        for part in parts:
+            if part.lag is not None:
+                lag.add_metric([part.topic, str(part.partition)], part.lag)
+            if math.isfinite(part.watermark):
+                wml.add_metric([part.stage, str(part.partition)], now - part.watermark)
         yield lag
         yield wml
 
@@ -149,30 +142,26 @@ class PipelineCollector(Collector):
             " held; its counts are left out of /metrics until then.",
             labels=["stage", "partition"],
         )
-        shown = set()
-        for stage, _, parts in topics:
-            for p, part in sorted(parts.items()):
-                ok = w.caught_up(part)
-                catching.add_metric([stage, str(p)], 0.0 if ok else 1.0)
-                if ok and stage == "resolve":
-                    shown.add(p)
+        for part in parts:
+            catching.add_metric([part.stage, str(part.partition)], 0.0 if part.caught_up else 1.0)
         yield catching
 
         # Resolver counters of the owned input partitions (checkpointed: they
         # survive restarts exactly, so they are the count of unique events).
+        resolving = [p for p in parts if p.stage == "resolve"]
         for name in COUNTERS:
             fam = CounterMetricFamily(
                 f"vitals_resolver_{name}", f"Resolver counter {name!r}.", labels=["partition"]
             )
-            for p, part in sorted(w.resolve_parts.items()):
-                if p in shown:
-                    fam.add_metric([str(p)], part.counters.get(name, 0))
+            for part in resolving:
+                if part.caught_up and part.counters is not None:
+                    fam.add_metric([str(part.partition)], part.counters.get(name, 0))
             yield fam
         open_ = GaugeMetricFamily(
             "vitals_resolver_open_suggestions",
             "Suggestions waiting for an outcome.",
             labels=["partition"],
         )
-        for p, part in sorted(w.resolve_parts.items()):
-            open_.add_metric([str(p)], len(part.maps["suggestions"]))
+        for part in resolving:
+            open_.add_metric([str(part.partition)], part.open_suggestions)
         yield open_

@@ -1,31 +1,23 @@
 """Settings of the streaming worker (``vitals worker --config FILE``).
 
 A YAML (or JSON) file with a ``kafka:`` block (:class:`~monitor.kafka_settings.KafkaSettings`)
-and the worker's own fields. ``VITALS_KAFKA_*`` environment variables fill
-Kafka fields the file leaves out (e.g. the bootstrap address in CI)::
-
-    kafka:
-      bootstrap: 127.0.0.1:9092
-      input_topic: ehr.ai.events
-      dead_letter_topic: ehr.ai.events.dlq
-    app_id: vitals
-    assess_partitions: 6
-    web_port: 6066
-    data_dir: /var/lib/vitals
-    checkpoint_interval: 5
-    monitor_config: monitor.yaml
+and the worker's own fields; ``examples/worker.yaml`` has every field, commented.
+``VITALS_KAFKA_*`` environment variables fill Kafka fields the file leaves out (e.g.
+the bootstrap address in CI).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import ssl
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from monitor.core.contract import error_message
 from monitor.kafka_settings import KafkaSettings
 
 
@@ -81,8 +73,8 @@ class WorkerSettings(BaseModel):
     flush_interval: float = Field(
         0.02,
         gt=0,
-        description="Wall seconds stage 1 may hold resolved results to send them "
-        "packed into fewer stage-2 messages.",
+        description="Wall seconds a stage waits for more input to apply as one batch; "
+        "stage 1 sends a batch's results packed into one stage-2 message per partition.",
     )
     producer_linger: float = Field(
         0.005,
@@ -101,16 +93,39 @@ class WorkerSettings(BaseModel):
 
     @classmethod
     def load(cls, path: Path | None = None, **overrides: Any) -> WorkerSettings:
-        """Read a YAML/JSON file; ``VITALS_KAFKA_*`` fill the Kafka fields it omits."""
+        """Read a YAML/JSON file; ``VITALS_KAFKA_*`` fill the Kafka fields it omits.
+
+        Raises ValueError naming the file and, one line each, every offending field
+        (``kafka.bootstrap``, ``VITALS_KAFKA_BOOTSTRAP`` when it came from there).
+        """
+        where = "worker settings" if path is None else str(path)
         data: dict[str, Any] = {}
         if path is not None:
             text = Path(path).read_text()
-            loaded = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+            try:
+                loaded = json.loads(text) if str(path).endswith(".json") else yaml.safe_load(text)
+            except (yaml.YAMLError, ValueError) as exc:
+                raise ValueError(f"{where}: not valid YAML/JSON: {exc}") from None
+            if loaded is not None and not isinstance(loaded, dict):
+                raise ValueError(f"{where}: expected a mapping at the top level")
             data = dict(loaded or {})
-        kafka_given = dict(data.pop("kafka", None) or {})
-        data["kafka"] = KafkaSettings.from_env(**kafka_given)
-        data.update(overrides)
-        return cls(**data)
+        kafka_given = data.pop("kafka", None) or {}
+        if not isinstance(kafka_given, dict):
+            raise ValueError(f"{where}: kafka: expected a mapping")
+        try:
+            data["kafka"] = KafkaSettings.from_env(**kafka_given)
+            data.update(overrides)
+            return cls(**data)
+        except ValidationError as exc:
+            lines = []
+            for err in exc.errors(include_url=False):
+                loc = ".".join(str(p) for p in err["loc"])
+                if exc.title == "KafkaSettings":
+                    field = str(err["loc"][0]) if err["loc"] else ""
+                    env = f"VITALS_KAFKA_{field.upper()}"
+                    loc = f"kafka.{loc}" if field in kafka_given or env not in os.environ else env
+                lines.append(f"  {loc}: {error_message(err)}" if loc else f"  {error_message(err)}")
+            raise ValueError(f"{where}: invalid settings\n" + "\n".join(lines)) from None
 
     def broker_credentials(self) -> Any:
         """faust credentials for the configured security protocol (None for PLAINTEXT)."""

@@ -1,8 +1,7 @@
 """Per-partition state of the two stages and its checkpoint encoding.
 
-The monitor core (:class:`~monitor.core.resolver.Resolver`, the Assessor) keeps its
-state in plain in-memory dicts, one set per Kafka partition. This module adds
-the two things the streaming worker needs around them:
+The engine's stages keep their state in plain in-memory dicts, one set per Kafka
+partition (docs/decisions/0003). This module adds what the worker needs around them:
 
 - :class:`DirtyDict`, a ``dict`` that remembers which keys changed since the
   last checkpoint (the resolver re-assigns every value it changes), so a
@@ -26,6 +25,8 @@ import time
 from collections.abc import Callable, Iterable, MutableMapping
 from typing import Any, ClassVar
 
+from monitor.core.assessor import Assessor
+from monitor.core.engine import AssessStage
 from monitor.core.resolver import Resolver, ResolverConfig
 
 _MISSING = object()
@@ -200,11 +201,9 @@ class ResolvePart:
     Checkpoint layout: a :class:`ChunkLog` of documents ``{map: {key: value |
     null}}`` (``null`` = deleted; a delta holds the entries changed since the
     previous checkpoint), then the ``<p>/c/`` commit record: counters, seq,
-    input offset, generation and the log. Restart time is thus bounded by the
-    bytes of the state, not by one changelog record per pending suggestion and
-    remembered event id (a million records took minutes to recover through
-    Faust). The one-record-per-entry layout of earlier versions is still read,
-    and rewritten as a base.
+    input offset, generation and the log (docs/decisions/0007). The
+    one-record-per-entry layout of earlier versions is still read, and rewritten
+    as a base.
     """
 
     MAPS = ("suggestions", "outcomes", "feedback", "seen", "resolved")
@@ -224,7 +223,7 @@ class ResolvePart:
     ) -> None:
         self.partition = partition
         self.last_input = time.monotonic()  # wall clock of the last input (or of creation)
-        self.idle = False  # announced idle to stage 2 (see Worker.announce_idle)
+        self.idle = False  # announced idle to stage 2 (see streams.resolve)
         self.maps = {name: DirtyDict() for name in self.MAPS}
         by_short = {v: k for k, v in self._SHORT.items()}
         counters: dict[str, Any] = {}
@@ -260,6 +259,7 @@ class ResolvePart:
         self.seq: int = meta.get("seq", 0)
         self.last_tick: float = -math.inf
         self.resolver = Resolver(config, counters=counters, **self.maps)
+        self.stage: Any = None  # its monitor.core.engine.ResolveStage (streams.resolve)
         self.changed = False  # counters/seq changed since the last checkpoint
         self.offset: int | None = meta.get("offset")  # last input offset applied
         self.catch_up = CatchUp()
@@ -291,16 +291,12 @@ class ResolvePart:
         return out
 
 
-class AssessPart:
-    """Stage-2 state of one assess partition: an Assessor, the watermark
-    reported by every stage-1 source, and the last sequence number applied per
-    source (messages re-sent by a restarted stage 1 have ``seq <= last`` and are
-    dropped, so a crash never double-counts a resolution).
-
-    ``sources`` is the number of stage-1 partitions and ``lag`` the resolver's
-    ``clock_skew``: stage 2 may apply items up to the resolvers' *horizon*,
-    ``min(watermark over all sources) - clock_skew`` (every result before it has
-    been emitted, as in replay); until every source has reported, nothing is due.
+class AssessPart(AssessStage):
+    """Stage-2 state of one assess partition: the engine's
+    :class:`~monitor.core.engine.AssessStage` (an Assessor and the watermark of every
+    stage-1 source), plus the last sequence number applied per source (messages
+    re-sent by a restarted stage 1 have ``seq <= last`` and are dropped, so a crash
+    never double-counts a resolution) and the last assess-topic offset applied.
 
     Checkpoint layout: a :class:`ChunkLog` of documents ``{"meta": ..., "series":
     {key: state}}``; a delta holds the series changed since the previous
@@ -314,16 +310,14 @@ class AssessPart:
     def __init__(
         self,
         partition: int,
-        make_assessor: Callable[[], Any],
+        make_assessor: Callable[[], Assessor],
         entries: Iterable[tuple[str, str, bytes]] = (),
         *,
         sources: int = 0,
         lag: float = 0.0,
     ) -> None:
         self.partition = partition
-        self.sources = sources
-        self.lag = lag
-        self.assessor = make_assessor()
+        assessor = make_assessor()
         blobs: dict[str, bytes] = {}  # one record per series (earliest layout)
         chunks: dict[str, bytes] = {}
         commit: dict[str, Any] = {}
@@ -350,37 +344,23 @@ class AssessPart:
         self.chunks.stale |= {f"k/{k}" for k in blobs}
         self._base_due = bool(series) and "log" not in commit
         if series:
-            self.assessor.load(series)
-        if meta.get("clock") is not None and hasattr(self.assessor, "load_clock_state"):
-            self.assessor.load_clock_state(meta["clock"])
-        self.last_seq: dict[int, int] = {int(k): v for k, v in meta.get("last_seq", {}).items()}
-        self.ticks: dict[int, float] = {int(k): v for k, v in meta.get("ticks", {}).items()}
-        self.idle: set[int] = set(meta.get("idle", []))  # sources left out of the watermark
+            assessor.load(series)
+        if meta.get("clock") is not None:
+            assessor.load_clock_state(meta["clock"])
         advanced = meta.get("advanced")
-        self.advanced: float = -math.inf if advanced is None else advanced
-        self.has_items: bool = bool(meta.get("has_items", False))
+        super().__init__(
+            assessor,
+            sources=sources,
+            lag=lag,
+            ticks={int(k): v for k, v in meta.get("ticks", {}).items()},
+            idle={int(s) for s in meta.get("idle", [])},
+            advanced=-math.inf if advanced is None else advanced,
+            has_items=bool(meta.get("has_items", False)),
+        )
+        self.last_seq: dict[int, int] = {int(k): v for k, v in meta.get("last_seq", {}).items()}
         self.changed = False
         self.offset: int | None = meta.get("offset")  # last assess-topic offset applied
         self.catch_up = CatchUp()
-
-    @property
-    def watermark(self) -> float:
-        """Horizon of stage 1: min watermark over all its sources minus ``lag``
-        (-inf until every source has reported).
-
-        Not just the sources heard from: a source that has not reported yet may
-        still send results from before the others' watermarks, and a result
-        applied after a later one or after a later clock tick changes the
-        detectors' sequence (the replay applies them in event-time order).
-        A source that announced itself idle is left out until it reports again
-        (what it sends after that may then be applied late).
-        """
-        if len(self.ticks.keys() | self.idle) < self.sources:
-            return -math.inf
-        active = [t for s, t in self.ticks.items() if s not in self.idle]
-        if not active:  # every source idle: nothing new to apply
-            return -math.inf
-        return min(active) - self.lag
 
     def checkpoint(self) -> dict[bytes, bytes | None]:
         """Writes, in order: the new generation's chunks, the ``m`` record, deletions."""
@@ -388,6 +368,7 @@ class AssessPart:
         if not (self.changed or log.stale or self._base_due):
             return {}
         self.changed = False
+        assessor = self.assessor
         meta = {
             "last_seq": self.last_seq,
             "ticks": self.ticks,
@@ -395,12 +376,10 @@ class AssessPart:
             "advanced": _finite(self.advanced),
             "has_items": self.has_items,
             "offset": self.offset,
+            "clock": assessor.clock_state(),  # queued items, tick position
         }
-        if hasattr(self.assessor, "clock_state"):  # queued items, tick position
-            meta["clock"] = self.assessor.clock_state()
         head = b'{"meta":' + _dumps(meta).encode() + b',"series":{'
-        assessor = self.assessor
-        changed = assessor.take_changed() if hasattr(assessor, "take_changed") else None
+        changed = assessor.take_changed()
 
         def document(keys: Any) -> bytes:
             blobs = assessor.export(keys) if keys is None or keys else {}
@@ -408,7 +387,7 @@ class AssessPart:
             return head + body + b"}}"
 
         # every series changed: a delta would be a base, and make the log before it dead
-        whole = changed is None or len(changed) >= len(assessor.series)
+        whole = len(changed) >= len(assessor.series)
         out, deletes = log.append(
             b"" if whole else document(changed),
             lambda: document(None),

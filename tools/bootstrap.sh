@@ -15,6 +15,7 @@ command -v kcat >/dev/null 2>&1 || need+=(kcat)
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)  # the HTML report tests
 if ((${#need[@]})); then
   if [[ $(id -u) -ne 0 ]]; then
     echo "bootstrap: missing system packages: ${need[*]} (run as root or install them)" >&2

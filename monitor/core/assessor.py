@@ -102,10 +102,10 @@ class Assessor:
 
     # -- input ------------------------------------------------------------------------------
 
-    def process(self, item: Resolution | Flag, key: SeriesKey) -> list[Alert]:
-        """Queue an item for one of the series it rolls up to (applied by :meth:`advance`)."""
-        self._push(item, str(key))
-        return []
+    def process(self, item: Resolution | Flag, key: SeriesKey | str | tuple[str, ...]) -> None:
+        """Queue an item for one of the series it rolls up to, or for several (a tuple of
+        their names, applied in that order) as one queue entry (applied by :meth:`advance`)."""
+        self._push(item, key if type(key) is tuple else str(key))
 
     def process_rollups(self, item: Resolution | Flag) -> None:
         """Queue an item for every series it rolls up to, as one queue entry: the same

@@ -214,12 +214,6 @@ class MonitorConfig(BaseModel):
         self._cache[cache_key] = result
         return result
 
-    def decision_timeout(self, feature: str) -> float:
-        feat = self.features.get(feature)
-        if feat is not None and feat.decision_timeout is not None:
-            return feat.decision_timeout
-        return self.resolver.decision_timeout
-
     def predecessor(self, feature: str, model_version: str) -> str | None:
         """The version *model_version* replaces, when configured."""
         return self.lineage.get(feature, {}).get(model_version)

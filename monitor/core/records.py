@@ -17,18 +17,6 @@ ACCEPTED: frozenset[str] = frozenset({"accepted", "edited"})
 ALL = "*"
 """Series wildcard: the aggregate over sites, or over model versions."""
 
-SIGNALS: tuple[str, ...] = (
-    "acceptance_rate",
-    "response_rate",
-    "correction_burden",
-    "decision_time",
-    "score_drift",
-    "input_drift",
-    "flag_rate",
-    "site_outlier",
-    "no_data",
-)
-
 
 class SeriesKey(NamedTuple):
     """A monitored series; ``model_version`` or ``site`` may be :data:`ALL`."""
@@ -181,11 +169,6 @@ class DetectorView:
         """``statistic / threshold`` (1 = fires), 0 when undefined."""
         r = self.statistic / self.threshold if self.threshold else 0.0
         return r if r == r and abs(r) != float("inf") else 0.0
-
-
-def to_epoch(ts: datetime) -> float:
-    """Epoch seconds of an aware datetime."""
-    return ts.timestamp()
 
 
 def to_rfc3339(epoch: float) -> str:

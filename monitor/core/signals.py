@@ -36,6 +36,7 @@ from monitor.core.records import ALL, SeriesKey
 __all__ = [
     "CONFIG_BLOCKS",
     "PANEL_SPECS",
+    "SIGNAL_NAMES",
     "SIGNAL_SPECS",
     "PanelSpec",
     "ScanParams",
@@ -188,6 +189,11 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
         SignalSpec("no_data", SilenceDetector, {}, frozenset({"site"})),
     )
 }
+
+SIGNAL_NAMES: frozenset[str] = frozenset(
+    {s.signal for s in PANEL_SPECS.values()} | set(SIGNAL_SPECS)
+)
+"""The signal names of alerts and metrics (DESIGN.md)."""
 
 CONFIG_BLOCKS: dict[str, tuple[type[DetectorParams], dict[str, Any]]] = {
     **{n: (s.params_model, s.defaults) for n, s in PANEL_SPECS.items()},

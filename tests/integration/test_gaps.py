@@ -149,7 +149,8 @@ def test_offsets_aiokafka_passes_over_are_noted(kafka_bootstrap: str, kafka_topi
 
     from aiokafka import AIOKafkaConsumer
 
-    from streams.gaps import SKIPPED, track_skipped_offsets
+    from streams.gaps import SKIPPED
+    from streams.kafka_internals import track_skipped_offsets
 
     topic = kafka_topic(1)
     _transactions(

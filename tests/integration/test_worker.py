@@ -281,7 +281,7 @@ def test_restart_resumes_without_loss_or_double_count(setup, sig) -> None:
 def _assert_changelogs_compacted_in_small_segments(bootstrap: str, app_id: str) -> None:
     from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-    from streams.app import CHANGELOG_CONFIG
+    from streams.topology import CHANGELOG_CONFIG
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:

@@ -27,6 +27,12 @@ Labels = tuple[tuple[str, str], ...]
 
 
 def free_port() -> int:
+    """A free local port: the OS's choice, or one of ``$VITALS_TEST_PORTS`` (``LO-HI``)
+    if set (a machine shared by several developers gives each a range)."""
+    if os.environ.get("VITALS_TEST_PORTS", "").strip():
+        from bench.worker_harness import free_port as from_range
+
+        return from_range()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

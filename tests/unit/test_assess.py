@@ -57,9 +57,11 @@ def _run_split(events: Path, cut: int) -> list:
     blobs = first.assessor.export()
     clock = json.loads(json.dumps(first.assessor.clock_state()))
     baselines = json.loads(json.dumps(dict(first.assessor.baselines)))
-    second = Replay()
-    second.resolver = Resolver(second.config.resolver_config, **mappings)
-    second.assessor = Assessor(second.config, baselines=baselines)
+    config = first.config
+    assessor = Assessor(config, baselines=baselines)
+    second = Replay(
+        config, resolver=Resolver(config.resolver_config, **mappings), assessor=assessor
+    )
     second.assessor.load(blobs)
     second.assessor.load_clock_state(clock)
     second.result = copy.deepcopy(first.result)

@@ -109,3 +109,13 @@ def test_a_file_with_a_valid_event_succeeds(events: Path, tmp_path: Path) -> Non
     code, output = _run("replay", events, "--alerts-out", tmp_path / "alerts.jsonl")
     assert code == 0, output
     assert (tmp_path / "alerts.jsonl").exists()
+
+
+def test_worker_settings_errors_are_one_line_and_help_names_the_example(tmp_path: Path) -> None:
+    bad = tmp_path / "worker.yaml"
+    bad.write_text("web_port: 70000\n")
+    code, text = _run("worker", "--config", str(bad))
+    assert code == 2 and "Traceback" not in text
+    assert "web_port: Input should be less than or equal to 65535" in text
+    code, text = _run("worker", "--help")
+    assert code == 0 and "examples/worker.yaml" in text

@@ -119,9 +119,9 @@ def test_suggestions_expiring_during_an_outage_do_not_end_it() -> None:
     from monitor.core.config import MonitorConfig
     from monitor.core.records import Resolution, SeriesKey
     from monitor.core.series import SeriesState
-    from monitor.core.signals import SIGNAL_SPECS
+    from monitor.core.signals import CONFIG_BLOCKS
 
-    only = {s: {"enabled": s == "no_data"} for s in SIGNAL_SPECS}
+    only = {s: {"enabled": s == "no_data"} for s in CONFIG_BLOCKS}
     factory = Assessor(MonitorConfig(signals=only))._factory
     state = SeriesState(SeriesKey("f", "*", "a"))  # a site series: no_data runs there
     rng = np.random.default_rng(4)

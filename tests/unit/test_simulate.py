@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from monitor.core.contract import InvalidEvent, parse_event
-from monitor.core.records import SIGNALS
+from monitor.core.signals import SIGNAL_NAMES
 from monitor.simulate import (
     ScenarioError,
     iter_events,
@@ -133,7 +133,7 @@ def test_seed_scenarios_load_and_run_small(path: Path) -> None:
     stream = render(small)
     assert stream.truth["suggestions"] > 500
     for d in stream.truth["degradations"]:
-        assert set(d["signals"]) <= set(SIGNALS) and d["signals"]
+        assert set(d["signals"]) <= set(SIGNAL_NAMES) and d["signals"]
 
 
 def test_sample_stream_is_current(tmp_path: Path) -> None:
