@@ -126,19 +126,28 @@ def publish(
     bootstrap: Bootstrap = None,
     topic: Topic = INPUT_TOPIC,
     max_errors_shown: Annotated[int, typer.Option(help="Invalid lines listed in full.")] = 50,
+    create_topic: Annotated[
+        bool,
+        typer.Option(
+            "--create-topic",
+            help="Create the topic if missing (partitions and retention as `vitals topics"
+            " create`); without it a missing topic is an error.",
+        ),
+    ] = False,
 ) -> None:
     """Validate and publish a JSONL file of events; report every invalid line.
 
-    Exits 1 when any line was invalid (the valid ones are still sent).
+    Exits 1 when any line was invalid (the valid ones are still sent), 2 when
+    nothing could be sent (no broker, no such topic).
     """
-    from bridge.publisher import BrokerUnavailable, Publisher, PublishError
+    from bridge.publisher import BrokerUnavailable, Publisher, PublishError, TopicMissing
     from monitor.core.contract import InvalidEvent
 
     settings = _settings(bootstrap, input_topic=topic)
     invalid: list[tuple[int, InvalidEvent]] = []
     try:
-        publisher = Publisher(settings)
-    except BrokerUnavailable as exc:
+        publisher = Publisher(settings, create_topic=create_topic)
+    except (BrokerUnavailable, TopicMissing) as exc:
         _fail(exc, 2)
     size = file.stat().st_size
     with _progress() as progress, file.open("rb") as fh:
