@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
-from bridge.publisher import BrokerUnavailable
+from bridge.connection import admin_client
 from monitor.kafka_settings import DEAD_LETTER_RETENTION_DAYS, KafkaSettings
 
 DAY_MS = 86_400_000
@@ -19,18 +19,6 @@ class TopicResult:
     name: str
     partitions: int
     created: bool
-
-
-def admin_client(settings: KafkaSettings, connect_timeout_s: float = 10.0) -> KafkaAdminClient:
-    """A kafka-python admin client on *settings*; :class:`BrokerUnavailable` if none answers."""
-    try:
-        return KafkaAdminClient(
-            client_id="vitals-admin",
-            bootstrap_timeout_ms=int(connect_timeout_s * 1000),
-            **settings.kafka_python_kwargs(),
-        )
-    except (KafkaTimeoutError, KafkaConnectionError) as exc:
-        raise BrokerUnavailable(f"no Kafka broker reachable at {settings.bootstrap}") from exc
 
 
 def topic_exists(admin: Any, name: str) -> bool:

@@ -12,8 +12,9 @@ from types import TracebackType
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError
 
+from bridge.connection import BrokerUnavailable, diagnosed
 from monitor.core.contract import (
     Feedback,
     Outcome,
@@ -26,11 +27,9 @@ from monitor.kafka_settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
+__all__ = ["BrokerUnavailable", "PublishError", "Publisher", "TopicMissing"]
+
 EventLike = Suggestion | Outcome | Feedback | dict[str, Any]
-
-
-class BrokerUnavailable(ConnectionError):
-    """No Kafka broker answered at the configured bootstrap servers."""
 
 
 class PublishError(RuntimeError):
@@ -98,16 +97,12 @@ class Publisher:
         }
         config.update(producer_overrides)
         self._ensure_topic(create_topic, connect_timeout_s)
-        try:
+        with diagnosed(settings, connect_timeout_s):
             self._producer = KafkaProducer(**config)
-        except (KafkaTimeoutError, KafkaConnectionError) as exc:
-            raise BrokerUnavailable(
-                f"no Kafka broker reachable at {settings.bootstrap} "
-                f"(security_protocol={settings.security_protocol}); is it running?"
-            ) from exc
 
     def _ensure_topic(self, create: bool, connect_timeout_s: float) -> None:
-        from bridge.admin import admin_client, create_topics, topic_exists
+        from bridge.admin import create_topics, topic_exists
+        from bridge.connection import admin_client
 
         admin = admin_client(self.settings, connect_timeout_s)
         try:

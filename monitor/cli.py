@@ -106,7 +106,7 @@ def topics_create(
 ) -> None:
     """Create the input topic and its dead-letter topic (existing ones are kept)."""
     from bridge.admin import create_topics
-    from bridge.publisher import BrokerUnavailable
+    from bridge.connection import BrokerUnavailable
 
     settings = _settings(bootstrap, input_topic=topic, dead_letter_topic=dead_letter_topic)
     try:
@@ -182,6 +182,26 @@ def publish(
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", exists=True, dir_okay=False, help="Monitor config YAML.")
 ]
+WebConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--web.config.file",
+        exists=True,
+        dir_okay=False,
+        help="TLS and basic auth for /metrics: a Prometheus exporter web config file.",
+    ),
+]
+
+
+def _load_web_config(path: Path | None):  # type: ignore[no-untyped-def]
+    from monitor.web_config import load_web_config
+
+    if path is None:
+        return None
+    try:
+        return load_web_config(path)
+    except ValueError as exc:
+        _fail(exc, 2)
 
 
 def _load_truth(path: Path | None) -> dict[str, Any]:
@@ -454,6 +474,7 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the simulation goes.")] = Path(
         "out/demo"
     ),
+    web_config_file: WebConfigOpt = None,
 ) -> None:
     """The main job on the embedded default: simulate, replay with live /metrics, score."""
     import socket
@@ -462,6 +483,7 @@ def demo(
     from monitor.simulate import ScenarioError, load_scenario
 
     cfg = _load_config(config)
+    web = _load_web_config(web_config_file)
     _output_dir(out_dir, "--out")
     try:
         spec = load_scenario(scenario or DEFAULT_SCENARIO)
@@ -472,7 +494,7 @@ def demo(
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
             _fail(f"--port {port}: {exc.strerror}; choose another port")
-    raise typer.Exit(run_demo(spec, port, speed, cfg, out_dir, out))
+    raise typer.Exit(run_demo(spec, port, speed, cfg, out_dir, out, web))
 
 
 @app.command()
@@ -480,9 +502,15 @@ def worker(
     config: Annotated[
         Path | None, typer.Option("--config", exists=True, dir_okay=False, help="Worker YAML.")
     ] = None,
+    web_config_file: WebConfigOpt = None,
 ) -> None:
     """Run the streaming worker (Faust) on Kafka."""
     from streams.app import run_worker
     from streams.settings import WorkerSettings
 
-    run_worker(WorkerSettings.load(config))
+    overrides = {} if web_config_file is None else {"web_config_file": web_config_file}
+    try:
+        settings = WorkerSettings.load(config, **overrides)
+    except ValueError as exc:  # (pydantic's errors quote no input: secrets stay out)
+        _fail(f"invalid worker settings: {exc}", 2)
+    run_worker(settings)
