@@ -508,6 +508,7 @@ def worker(
     from streams.app import run_worker
     from streams.settings import WorkerSettings
 
+    _load_web_config(web_config_file)  # refused here, before any connection
     overrides = {} if web_config_file is None else {"web_config_file": web_config_file}
     try:
         settings = WorkerSettings.load(config, **overrides)

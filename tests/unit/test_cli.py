@@ -109,3 +109,14 @@ def test_a_file_with_a_valid_event_succeeds(events: Path, tmp_path: Path) -> Non
     code, output = _run("replay", events, "--alerts-out", tmp_path / "alerts.jsonl")
     assert code == 0, output
     assert (tmp_path / "alerts.jsonl").exists()
+
+
+@pytest.mark.parametrize("command", ["demo", "worker"])
+def test_an_invalid_web_config_is_refused_before_any_work(command: str, tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users: {prometheus: not-a-bcrypt-hash}\n")
+    out = ["--out", str(tmp_path / "out")] if command == "demo" else []
+    code, text = _run(command, "--web.config.file", str(web), *out)
+    assert code == 2
+    assert "expected a bcrypt hash" in text and "not-a-bcrypt-hash" not in text
+    assert not (tmp_path / "out").exists()

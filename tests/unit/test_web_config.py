@@ -144,3 +144,64 @@ def test_invalid_web_configs_are_refused_by_name(certs: Path, text: str, message
     with pytest.raises(ValueError, match=message) as info:
         load_web_config(_write(certs, text))
     assert "plain-text-password" not in str(info.value)
+
+
+@pytest.mark.prometheus
+@pytest.mark.skipif(shutil.which("prometheus") is None, reason="needs prometheus")
+def test_a_real_prometheus_scrapes_through_tls_client_certs_and_basic_auth(
+    certs: Path, tmp_path: Path
+) -> None:
+    """Prometheus's own scrape client (tls_config, basic_auth) against the server: the
+    right credentials are up, a wrong password is a 401 and down."""
+    import json
+    import socket
+    import time
+
+    config = load_web_config(_write(certs, f"""
+tls_server_config: {{cert_file: server.pem, key_file: server.key,
+  client_auth_type: RequireAndVerifyClientCert, client_ca_file: ca.pem}}
+basic_auth_users: {{prometheus: '{HASH}'}}
+"""))  # fmt: skip
+    server, port = _serve(config)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        prom_port = s.getsockname()[1]
+    job = """
+- job_name: {name}
+  scheme: https
+  tls_config: {{ca_file: {d}/ca.pem, cert_file: {d}/client.pem, key_file: {d}/client.key}}
+  basic_auth: {{username: prometheus, password: {pw}}}
+  static_configs: [{{targets: ['127.0.0.1:{port}']}}]
+"""
+    (tmp_path / "prometheus.yml").write_text(
+        "global: {scrape_interval: 1s, scrape_timeout: 1s}\nscrape_configs:"
+        + job.format(name="good", d=certs, pw="scrape-pw", port=port)
+        + job.format(name="wrong", d=certs, pw="guess", port=port)
+    )
+    prom = subprocess.Popen(
+        ["prometheus", f"--config.file={tmp_path / 'prometheus.yml'}",
+         f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{prom_port}"],
+        stdout=subprocess.DEVNULL, stderr=(tmp_path / "prometheus.log").open("wb"),
+    )  # fmt: skip
+    try:
+        health: dict[str, tuple[str, str]] = {}
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert prom.poll() is None, (tmp_path / "prometheus.log").read_text()
+            try:
+                url = f"http://127.0.0.1:{prom_port}/api/v1/targets"
+                with urllib.request.urlopen(url, timeout=5) as r:
+                    targets = json.load(r)["data"]["activeTargets"]
+                health = {t["labels"]["job"]: (t["health"], t["lastError"]) for t in targets}
+            except OSError:
+                pass
+            if {h for h, _ in health.values()} <= {"up", "down"} and len(health) == 2:
+                break
+            time.sleep(0.5)
+        assert health["good"] == ("up", ""), health
+        assert health["wrong"][0] == "down" and "401" in health["wrong"][1], health
+    finally:
+        prom.terminate()
+        prom.wait(30)
+        server.shutdown()
