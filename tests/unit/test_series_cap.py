@@ -100,3 +100,14 @@ def test_below_the_cap_nothing_changes() -> None:
     _feed(free, items)
     assert capped.overflowed == 0 and OVERFLOW_KEY not in capped.series
     assert capped.export() == free.export()
+
+
+def test_a_feature_compares_a_bounded_number_of_sites() -> None:
+    from monitor.core.series import MAX_SITES
+
+    assessor = Assessor(MonitorConfig(max_series=100_000))
+    n = MAX_SITES + 500
+    _feed(assessor, [_resolution(i, "note-draft", "v1", f"site-{i}") for i in range(n)])
+    feature = assessor.series["note-draft|*|*"]
+    assert len(feature.sites) == MAX_SITES
+    assert feature.count("shown") == n  # every event still counted
