@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.core.contract import (
@@ -343,7 +343,7 @@ def _with_repeat(obj: dict, key: str, value: object, *, inner: bool, ensure_asci
     return "{" + extra + text[1:]
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])  # (a busy machine)
 @given(valid_events, st.data(), st.booleans())
 def test_a_key_named_twice_is_rejected_naming_it(obj: dict, data, ensure_ascii: bool) -> None:
     inner = bool(obj.get("inputs")) and data.draw(st.booleans())
@@ -390,7 +390,7 @@ def test_values_equal_to_key_names_are_not_repeats() -> None:
     assert parse_event(json.dumps(obj)).suggestion_id == '"type"\\'
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
 @given(valid_events, st.booleans())
 def test_events_without_escapes_take_the_cheap_path(obj: dict, compact: bool) -> None:
     from monitor.core.contract import _no_duplicate_keys, _validate
