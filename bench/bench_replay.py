@@ -9,6 +9,11 @@ over the same file: (a) the baseline, reading every line and ``parse_event`` on 
 alerts). Each is the best of ``--rounds`` runs; the ratio is (b)'s lines/s over (a)'s.
 A profile of one replay is printed with ``--profile``.
 
+(a) includes the contract's check for keys named twice; (a0) times the same parse
+without it, so ``repeat check`` prints what that check costs, as the ratio of (a0)'s
+time to (a)'s, on this file and on the same events re-encoded with ``\\u`` escapes
+(which every event then takes the slow path for).
+
 ``--floor`` also times the parts every replay must run before any series is touched:
 (c) parsing plus the resolver (dedup, join, watermark), and (d) that plus the
 assessor's event-time ordering queue with the per-series work removed. Their ratios
@@ -27,6 +32,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import best_of
+from monitor.core import contract
 from monitor.core.assessor import Assessor
 from monitor.core.config import MonitorConfig
 from monitor.core.contract import InvalidEvent, parse_event
@@ -37,15 +43,29 @@ from monitor.simulate import load_scenario, simulate
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def parse_only(path: Path) -> int:
+def parse_only(path: Path, parse=parse_event) -> int:  # type: ignore[no-untyped-def]
     ok = 0
     for raw in read_lines(path):
         try:
-            parse_event(raw)
+            parse(raw)
             ok += 1
         except InvalidEvent:
             pass
     return ok
+
+
+def repeat_check_cost(path: Path, rounds: int) -> float:
+    """Seconds of parse without the repeat check over seconds with it."""
+    without = best_of(rounds, lambda: parse_only(path, contract._validate))
+    with_ = best_of(rounds, lambda: parse_only(path))
+    return without / with_
+
+
+def escaped_copy(path: Path, out: Path) -> None:
+    """The lines of *path* with every event's ``"type"`` key written as ``"\\u0074ype"``."""
+    with out.open("wb") as fh:
+        for raw in read_lines(path):
+            fh.write(raw.replace(b'"type"', b'"\\u0074ype"', 1) + b"\n")
 
 
 def resolve_only(path: Path, order: bool) -> int:
@@ -83,6 +103,10 @@ def main() -> None:
         simulate(spec, Path(tmp))
         lines = sum(1 for _ in read_lines(path))
         t_parse = best_of(args.rounds, lambda: parse_only(path))
+        cost = repeat_check_cost(path, args.rounds)
+        escaped = Path(tmp) / "escaped.jsonl"
+        escaped_copy(path, escaped)
+        cost_escaped = repeat_check_cost(escaped, args.rounds)
         t_replay = best_of(max(1, args.rounds - 1), lambda: replay_file(path))
         _, result = replay_file(path)
         floors = {}
@@ -96,6 +120,8 @@ def main() -> None:
     print(f"{args.seed}, {args.days:g} days: {lines:,} lines, {result.events:,} events, "
           f"{len(result.alerts)} alerts")  # fmt: skip
     print(f"{'parse + validate only:':<26}{lines / t_parse:>9,.0f} lines/s")
+    print(f"repeat check: parse without it / with it {cost:.3f} on this file, "
+          f"{cost_escaped:.3f} with escaped keys (the slow path)")  # fmt: skip
     for name, t in floors.items():
         print(f"{name + ':':<26}{lines / t:>9,.0f} lines/s (ratio {t_parse / t:.3f})")
     print(f"{'replay:':<26}{lines / t_replay:>9,.0f} lines/s")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaConnectionError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
 
-from bridge.publisher import BrokerUnavailable
+from bridge.connection import admin_client
 from monitor.kafka_settings import DEAD_LETTER_RETENTION_DAYS, KafkaSettings
 
 DAY_MS = 86_400_000
@@ -20,6 +21,11 @@ class TopicResult:
     created: bool
 
 
+def topic_exists(admin: Any, name: str) -> bool:
+    """Whether the broker has topic *name* (asking never creates it)."""
+    return name in admin.list_topics()
+
+
 def create_topics(
     settings: KafkaSettings,
     *,
@@ -29,16 +35,11 @@ def create_topics(
     retention_days: float = 7,
     dlq_retention_days: float = DEAD_LETTER_RETENTION_DAYS,
     connect_timeout_s: float = 10.0,
+    dead_letter: bool = True,
 ) -> list[TopicResult]:
-    """Create the input and dead-letter topics; existing topics are left as they are."""
-    try:
-        admin = KafkaAdminClient(
-            client_id="vitals-admin",
-            bootstrap_timeout_ms=int(connect_timeout_s * 1000),
-            **settings.kafka_python_kwargs(),
-        )
-    except (KafkaTimeoutError, KafkaConnectionError) as exc:
-        raise BrokerUnavailable(f"no Kafka broker reachable at {settings.bootstrap}") from exc
+    """Create the input topic and (with *dead_letter*) the dead-letter topic; existing
+    topics are left as they are."""
+    admin = admin_client(settings, connect_timeout_s)
     wanted = [
         NewTopic(
             settings.input_topic,
@@ -52,7 +53,7 @@ def create_topics(
             replication,
             topic_configs={"retention.ms": str(int(dlq_retention_days * DAY_MS))},
         ),
-    ]
+    ][: 2 if dead_letter else 1]
     results = []
     try:
         for topic in wanted:

@@ -12,8 +12,9 @@ from types import TracebackType
 from typing import Any
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from kafka.errors import KafkaError
 
+from bridge.connection import BrokerUnavailable, diagnosed
 from monitor.core.contract import (
     Feedback,
     Outcome,
@@ -26,15 +27,17 @@ from monitor.kafka_settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
+__all__ = ["BrokerUnavailable", "PublishError", "Publisher", "TopicMissing"]
+
 EventLike = Suggestion | Outcome | Feedback | dict[str, Any]
-
-
-class BrokerUnavailable(ConnectionError):
-    """No Kafka broker answered at the configured bootstrap servers."""
 
 
 class PublishError(RuntimeError):
     """Some events could not be delivered after all retries."""
+
+
+class TopicMissing(LookupError):
+    """The topic to publish to does not exist (and creating it was not asked for)."""
 
 
 class Publisher:
@@ -48,6 +51,11 @@ class Publisher:
         Producer batching; defaults favour throughput with < 10 ms of added latency.
     connect_timeout_s
         How long to try the bootstrap servers before :class:`BrokerUnavailable`.
+    create_topic
+        Create the topic (as ``vitals topics create`` creates the input topic) when it
+        does not exist.
+        Without it a missing topic raises :class:`TopicMissing`: a typo in a topic
+        name must not create a topic nobody reads.
     producer_overrides
         Any other kafka-python ``KafkaProducer`` option.
 
@@ -64,6 +72,7 @@ class Publisher:
         linger_ms: int = 5,
         batch_size: int = 256 * 1024,
         connect_timeout_s: float = 10.0,
+        create_topic: bool = False,
         **producer_overrides: Any,
     ) -> None:
         self.settings = settings
@@ -83,15 +92,34 @@ class Publisher:
             "max_in_flight_requests_per_connection": 5,
             "client_id": "vitals-publisher",
             "bootstrap_timeout_ms": int(connect_timeout_s * 1000),
+            # a metadata request for a missing topic never creates it (see create_topic)
+            "allow_auto_create_topics": False,
         }
         config.update(producer_overrides)
-        try:
+        self._ensure_topic(create_topic, connect_timeout_s)
+        with diagnosed(settings, connect_timeout_s):
             self._producer = KafkaProducer(**config)
-        except (KafkaTimeoutError, KafkaConnectionError) as exc:
-            raise BrokerUnavailable(
-                f"no Kafka broker reachable at {settings.bootstrap} "
-                f"(security_protocol={settings.security_protocol}); is it running?"
-            ) from exc
+
+    def _ensure_topic(self, create: bool, connect_timeout_s: float) -> None:
+        from bridge.admin import create_topics, topic_exists
+        from bridge.connection import admin_client
+
+        admin = admin_client(self.settings, connect_timeout_s)
+        try:
+            if topic_exists(admin, self.topic):
+                return
+        finally:
+            admin.close()
+        if not create:
+            raise TopicMissing(
+                f"topic {self.topic!r} does not exist at {self.settings.bootstrap}; "
+                "create it with `vitals topics create --topic NAME`, or publish with "
+                "--create-topic"
+            )
+        created = create_topics(
+            self.settings, connect_timeout_s=connect_timeout_s, dead_letter=False
+        )
+        log.info("created %s", ", ".join(f"{r.name} ({r.partitions} partitions)" for r in created))
 
     def publish(self, event: EventLike) -> None:
         """Validate one event (model or dict) and queue it; raises InvalidEvent if invalid."""

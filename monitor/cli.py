@@ -106,7 +106,7 @@ def topics_create(
 ) -> None:
     """Create the input topic and its dead-letter topic (existing ones are kept)."""
     from bridge.admin import create_topics
-    from bridge.publisher import BrokerUnavailable
+    from bridge.connection import BrokerUnavailable
 
     settings = _settings(bootstrap, input_topic=topic, dead_letter_topic=dead_letter_topic)
     try:
@@ -126,19 +126,28 @@ def publish(
     bootstrap: Bootstrap = None,
     topic: Topic = INPUT_TOPIC,
     max_errors_shown: Annotated[int, typer.Option(help="Invalid lines listed in full.")] = 50,
+    create_topic: Annotated[
+        bool,
+        typer.Option(
+            "--create-topic",
+            help="Create the topic if missing (partitions and retention as `vitals topics"
+            " create`); without it a missing topic is an error.",
+        ),
+    ] = False,
 ) -> None:
     """Validate and publish a JSONL file of events; report every invalid line.
 
-    Exits 1 when any line was invalid (the valid ones are still sent).
+    Exits 1 when any line was invalid (the valid ones are still sent), 2 when
+    nothing could be sent (no broker, no such topic).
     """
-    from bridge.publisher import BrokerUnavailable, Publisher, PublishError
+    from bridge.publisher import BrokerUnavailable, Publisher, PublishError, TopicMissing
     from monitor.core.contract import InvalidEvent
 
     settings = _settings(bootstrap, input_topic=topic)
     invalid: list[tuple[int, InvalidEvent]] = []
     try:
-        publisher = Publisher(settings)
-    except BrokerUnavailable as exc:
+        publisher = Publisher(settings, create_topic=create_topic)
+    except (BrokerUnavailable, TopicMissing) as exc:
         _fail(exc, 2)
     size = file.stat().st_size
     with _progress() as progress, file.open("rb") as fh:
@@ -173,6 +182,26 @@ def publish(
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", exists=True, dir_okay=False, help="Monitor config YAML.")
 ]
+WebConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--web.config.file",
+        exists=True,
+        dir_okay=False,
+        help="TLS and basic auth for /metrics: a Prometheus exporter web config file.",
+    ),
+]
+
+
+def _load_web_config(path: Path | None):  # type: ignore[no-untyped-def]
+    from monitor.web_config import load_web_config
+
+    if path is None:
+        return None
+    try:
+        return load_web_config(path)
+    except ValueError as exc:
+        _fail(exc, 2)
 
 
 def _load_truth(path: Path | None) -> dict[str, Any]:
@@ -445,6 +474,7 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the simulation goes.")] = Path(
         "out/demo"
     ),
+    web_config_file: WebConfigOpt = None,
 ) -> None:
     """The main job on the embedded default: simulate, replay with live /metrics, score."""
     import socket
@@ -453,6 +483,7 @@ def demo(
     from monitor.simulate import ScenarioError, load_scenario
 
     cfg = _load_config(config)
+    web = _load_web_config(web_config_file)
     _output_dir(out_dir, "--out")
     try:
         spec = load_scenario(scenario or DEFAULT_SCENARIO)
@@ -463,7 +494,7 @@ def demo(
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
             _fail(f"--port {port}: {exc.strerror}; choose another port")
-    raise typer.Exit(run_demo(spec, port, speed, cfg, out_dir, out))
+    raise typer.Exit(run_demo(spec, port, speed, cfg, out_dir, out, web))
 
 
 @app.command()
@@ -479,6 +510,7 @@ def worker(
             "file leaves out.",
         ),
     ] = None,
+    web_config_file: WebConfigOpt = None,
 ) -> None:
     """Run the streaming worker (Faust) on Kafka until SIGINT/SIGTERM.
 
@@ -487,8 +519,10 @@ def worker(
     from streams.settings import WorkerSettings
     from streams.topology import run_worker
 
+    _load_web_config(web_config_file)  # refused here, before any connection
+    overrides = {} if web_config_file is None else {"web_config_file": web_config_file}
     try:
-        settings = WorkerSettings.load(config)
-    except ValueError as exc:
-        _fail(exc)
+        settings = WorkerSettings.load(config, **overrides)
+    except ValueError as exc:  # (the errors quote no input: secrets stay out)
+        _fail(exc, 2)
     run_worker(settings)

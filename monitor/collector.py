@@ -59,7 +59,18 @@ class MonitorCollector(Collector):
             "1 while a signal's detector is firing on the series.",
             labels=[*LABELS, "signal", "input", "detector"],
         )
+        held = GaugeMetricFamily(
+            "vitals_series", "Series held (rollups and the overflow series included)."
+        )
+        overflow = CounterMetricFamily(
+            "vitals_series_overflow",
+            "Deliveries for new series past max_series, folded into the series"
+            " 'vitals-overflow' (monitor/core/assessor.py).",
+        )
+        n_series = n_overflow = 0
         for assessor in self._assessors():
+            n_series += len(assessor.series)
+            n_overflow += assessor.overflowed
             for state in assessor.series.values():
                 labels = list(state.key)
                 for status in ("accepted", "edited", "rejected", "dismissed", "expired"):
@@ -75,6 +86,10 @@ class MonitorCollector(Collector):
                         recent.add_metric(lab, float(view.value))
                     stat.add_metric(lab, view.ratio)
                     firing.add_metric(lab, 1.0 if view.firing else 0.0)
+        held.add_metric([], n_series)
+        overflow.add_metric([], n_overflow)
+        yield held
+        yield overflow
         yield counts
         yield flags
         yield from rates.values()

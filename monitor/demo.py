@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client import CollectorRegistry
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -20,11 +20,13 @@ from rich.table import Table
 from monitor.collector import MonitorCollector
 from monitor.core.config import MonitorConfig
 from monitor.core.records import Alert, to_rfc3339
+from monitor.metrics_server import serve_metrics
 from monitor.replay import Replay, read_lines
 from monitor.report import print_peaks, print_score, print_summary, print_timeline
 from monitor.scoring import load_truth
 from monitor.simulate import ScenarioSpec, simulate
 from monitor.trace import Trace
+from monitor.web_config import WebConfig
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "seeds" / "config-break.yaml"
 """The embedded default: the checkout's seed, whatever the working directory."""
@@ -53,6 +55,7 @@ def run_demo(
     config: MonitorConfig,
     out_dir: Path,
     out: Console,
+    web_config: WebConfig | None = None,
 ) -> int:
     sim = simulate(spec, out_dir)
     out.print(f"simulated {spec.name}: {sim.lines} lines -> {sim.events_path}", markup=False)
@@ -61,8 +64,10 @@ def run_demo(
     engine = Replay(config, on_alert=alerts.append, trace=trace)
     registry = CollectorRegistry()
     registry.register(MonitorCollector(lambda: [engine.assessor]))
-    server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
-    out.print(f"Prometheus metrics on http://127.0.0.1:{port}/metrics")
+    server, _thread = serve_metrics(registry, "127.0.0.1", port, web_config)
+    scheme = "https" if web_config and web_config.tls_server_config else "http"
+    auth = " (basic auth)" if web_config and web_config.basic_auth_users else ""
+    out.print(f"Prometheus metrics on {scheme}://127.0.0.1:{port}/metrics{auth}")
     wall0, event0 = time.monotonic(), None
     try:
         with Live(_live_view(engine, alerts), console=out, refresh_per_second=4) as live:

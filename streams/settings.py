@@ -24,7 +24,7 @@ from monitor.kafka_settings import KafkaSettings
 class WorkerSettings(BaseModel):
     """Everything a worker process needs; every worker of a group shares ``app_id``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     app_id: str = Field(
@@ -45,6 +45,11 @@ class WorkerSettings(BaseModel):
     replication_factor: int = Field(1, ge=1, description="Of internal topics and changelogs.")
     web_host: str = "0.0.0.0"
     web_port: int = Field(6066, ge=1, le=65535, description="/metrics, /healthz, /readyz.")
+    web_config_file: Path | None = Field(
+        None,
+        description="TLS and basic auth for the web endpoints: a Prometheus exporter web "
+        "config (monitor/web_config.py); `vitals worker --web.config.file` sets it too.",
+    )
     data_dir: Path = Field(Path("vitals-data"), description="Faust data directory.")
     checkpoint_interval: float = Field(
         5.0, gt=0, description="Seconds between checkpoints (state → changelog, then ack)."
@@ -140,12 +145,14 @@ class WorkerSettings(BaseModel):
             )
             if k.ssl_certfile:
                 context.load_cert_chain(
-                    str(k.ssl_certfile), str(k.ssl_keyfile) if k.ssl_keyfile else None
+                    str(k.ssl_certfile),
+                    str(k.ssl_keyfile) if k.ssl_keyfile else None,
+                    k.secret("ssl_password"),
                 )
         if k.security_protocol in ("SASL_PLAINTEXT", "SASL_SSL"):
             return faust.SASLCredentials(
                 username=k.sasl_username,
-                password=k.sasl_password.get_secret_value() if k.sasl_password else None,
+                password=k.secret("sasl_password"),
                 mechanism=k.sasl,
                 ssl_context=context,
             )

@@ -40,6 +40,7 @@ from streams.resolve import Resolve
 from streams.settings import WorkerSettings
 from streams.state import AssessPart, Baselines, ResolvePart
 from streams.stats import PartitionStats, WorkerStats
+from streams.web_security import faust_web_settings
 
 log = logging.getLogger("vitals.worker")
 
@@ -293,6 +294,7 @@ def create_app(settings: WorkerSettings, *, input_partitions: int | None = None)
         web_enabled=True,
         web_port=settings.web_port,
         web_bind=settings.web_host,
+        **faust_web_settings(settings.web_config_file),
         web_in_thread=False,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=min(3.0, settings.session_timeout / 3),
@@ -364,7 +366,17 @@ def create_app(settings: WorkerSettings, *, input_partitions: int | None = None)
 
 
 def run_worker(settings: WorkerSettings) -> None:
-    """Run a worker until SIGINT/SIGTERM (what ``vitals worker --config FILE`` calls)."""
+    """Run a worker until SIGINT/SIGTERM (what ``vitals worker --config FILE`` calls).
+
+    The broker is tried first (:func:`bridge.connection.check_broker`): a wrong
+    password or an untrusted certificate exits at once with its cause, where
+    faust would retry without end."""
+    from bridge.connection import BrokerUnavailable, check_broker
+
+    try:
+        check_broker(settings.kafka)
+    except BrokerUnavailable as exc:
+        raise SystemExit(f"vitals worker: {exc}") from None
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.upper(), quiet=True)
     # At WARNING and above faust installs a terminal spinner that sets the root

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything Vitals needs on a fresh Debian machine, idempotently:
-# system packages (Java, Maven, kcat, Prometheus, promtool, Alertmanager) and the
+# system packages (Java, Maven, kcat, openssl, Prometheus, promtool, Alertmanager) and the
 # Python venv from requirements.lock. Safe to re-run; does only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +12,7 @@ need=()
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null 2>&1 || need+=(maven)
 command -v kcat >/dev/null 2>&1 || need+=(kcat)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # the security tests' CA and certificates
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)

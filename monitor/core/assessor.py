@@ -21,6 +21,16 @@ Per-feature lateness: a feature allowed ``d`` more lateness than the default
 resolver; here its items, clock ticks and held answers are keyed ``d`` later too, so
 within each series the order is the same, and the other features are not held back.
 
+Cardinality: an engine holds at most ``max_series`` series (config). Past that, a
+delivery for a series it does not hold goes to one overflow series,
+:data:`OVERFLOW_KEY` (every label ``vitals-overflow``, a slug; no detectors, so no
+alerts), and is counted in :attr:`Assessor.overflowed`, with a warning logged. The
+series already held, rollups included, keep counting every event; only the
+breakdown of the new ones is lost. The overflow series counts deliveries: an event
+whose exact and site series are both refused is counted there twice. Which series
+are refused depends on the order they arrive at each engine, so past the cap a
+replay and a worker (one engine per assess partition) can fold different ones.
+
 Response: ``response_rate`` observes every suggestion at its decision timeout
 after it was shown, when whether it was answered in time is known. An expiry
 arrives then; an answer arrives early, and is held in its series until the
@@ -34,6 +44,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 import math
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
@@ -54,6 +65,11 @@ _Target = str | tuple[str, ...]  # a queued item's series: one, or all its rollu
 _VERSIONS = "versions|"  # baselines key prefix: feature|version -> event time it was established
 _TICKING = frozenset({"site", "feature"})  # roles with time-driven signals (no_data, site_outlier)
 _LINEAGE = "lineage|"  # baselines key prefix: feature|version -> inferred predecessor ("" none)
+OVERFLOW = "vitals-overflow"
+"""The label value of every field of the overflow series (a slug, as labels must be)."""
+OVERFLOW_KEY = str(SeriesKey(OVERFLOW, OVERFLOW, OVERFLOW))
+
+log = logging.getLogger("vitals.assessor")
 
 
 class Assessor:
@@ -99,6 +115,9 @@ class Assessor:
         self._timeout_of = self.config.resolver_config.timeout
         self._shifts = self.config.resolver_config.shifts  # feature -> shift; absent: 0
         self._tick_limit = math.inf  # set by flush(): no tick past the end of the stream
+        self._max_series = self.config.max_series
+        self.overflowed = 0
+        """Deliveries folded into the overflow series (checkpointed with the clock)."""
 
     # -- input ------------------------------------------------------------------------------
 
@@ -173,7 +192,11 @@ class Assessor:
     def _apply(self, item: Resolution | Flag, skey: str) -> list[Alert]:
         state = self.series.get(skey)
         if state is None:
-            state = self.series[skey] = self._new_series(skey)
+            if len(self.series) >= self._max_series:
+                skey = self._overflow(skey)
+                state = self.series.get(skey)
+            if state is None:
+                state = self.series[skey] = self._new_series(skey)
         self.changed.add(skey)
         if isinstance(item, Resolution):
             alerts = state.observe(item, self._factory)
@@ -191,6 +214,20 @@ class Assessor:
         elif state.role == "feature":
             state.panel = FeaturePanel(state.key.feature, self.config)
         return state
+
+    def _overflow(self, skey: str) -> str:
+        """Count a delivery for a series past the cap; the key to apply it to instead."""
+        self.overflowed += 1
+        if self.overflowed == 1 or self.overflowed % 100_000 == 0:
+            log.warning(
+                "series cap reached (max_series=%d): %d deliveries for new series folded "
+                "into %s so far (e.g. %s)",
+                self._max_series,
+                self.overflowed,
+                OVERFLOW_KEY,
+                skey,
+            )
+        return OVERFLOW_KEY
 
     def _after(self, state: SeriesState, skey: str, at: float) -> None:
         """Baseline bookkeeping after a series' detectors were fed."""
@@ -243,7 +280,7 @@ class Assessor:
             cls, signals = self._override
             return cls() if signal in signals else None
         spec = SIGNAL_SPECS.get(signal)
-        if spec is None or role(key) not in spec.roles:
+        if spec is None or role(key) not in spec.roles or key.feature == OVERFLOW:
             return None
         enabled, params = self.config.signal(signal, key.feature, key.model_version)
         if not enabled:
@@ -376,6 +413,7 @@ class Assessor:
             "wm": self.watermark if math.isfinite(self.watermark) else None,
             "next": self._next_tick if math.isfinite(self._next_tick) else None,
             "seq": self._seq,
+            "overflowed": self.overflowed,
             "queue": [[e[0], e[1], e[2], e[3], e[4], type(e[5]).__name__, list(e[5])]
                       for e in self._queue],
         }  # fmt: skip
@@ -384,6 +422,7 @@ class Assessor:
         self.watermark = -math.inf if state["wm"] is None else state["wm"]
         self._next_tick = -math.inf if state["next"] is None else state["next"]
         self._seq = state["seq"]
+        self.overflowed = state.get("overflowed", 0)  # (absent from checkpoints before the cap)
         kinds = {"Resolution": Resolution, "Flag": Flag}
         self._queue = [(e[0], e[1], e[2], e[3], e[4], kinds[e[5]](*e[6])) for e in state["queue"]]
         heapq.heapify(self._queue)

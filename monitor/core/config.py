@@ -26,6 +26,7 @@ Example
           note-3.1: {signals: {acceptance_rate: {min_effect: 0.05}}}
     lineage:
       inbasket-reply: {reply-2.1: reply-2.0}   # new version -> the one it replaces
+    max_series: 10000   # per engine; past it new series fold into 'vitals-overflow'
 """
 
 from __future__ import annotations
@@ -151,6 +152,13 @@ class MonitorConfig(BaseModel):
     )
     outlier_half_life: Duration = Field(
         3 * 86400.0, description="Half-life of the per-site counts that site_outlier compares."
+    )
+    max_series: int = Field(
+        10_000,
+        ge=4,
+        description="Series one engine holds at most (replay: in all; the worker: per assess "
+        "partition), rollups included. Past it, new series are folded into the overflow "
+        "series 'vitals-overflow' and counted (vitals_series_overflow_total).",
     )
 
     @model_validator(mode="after")

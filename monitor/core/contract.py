@@ -4,8 +4,8 @@ The pydantic models here are the single source of truth; the JSON Schema that
 bridges validate against (``schemas/event-v1.json``) is generated from them.
 
 Every model is strict and closed: wrong JSON types, unknown fields, non-slug
-labels, NaN/inf, naive timestamps, oversize strings and unknown schema
-versions are rejected, and the rejection names the field. No field can hold
+labels, NaN/inf, naive timestamps, oversize strings, keys named twice and
+unknown schema versions are rejected, and the rejection names the field. No field can hold
 free text, so PHI has no way in.
 
 Examples
@@ -164,6 +164,7 @@ REASONS: Final = (
     "invalid_json",
     "unsupported_schema_version",
     "contract_violation",
+    "duplicate_key",  # a key named twice in one object (parsers differ on which wins)
     "future_time",  # the worker only: occurred_at beyond its clock (see max_ahead)
 )
 """Why an event is rejected; used as the dead-letter reason and metric label."""
@@ -275,7 +276,80 @@ def _json_type(value: Any) -> str:
 
 
 def parse_event(raw: bytes | str) -> Suggestion | Outcome | Feedback:
-    """Decode and validate one event from its JSON bytes; raise :class:`InvalidEvent`."""
+    """Decode and validate one event from its JSON bytes; raise :class:`InvalidEvent`.
+
+    A key named twice in one object is rejected (``duplicate_key``): JSON parsers
+    disagree on which of the two wins, so a bridge and Vitals could read
+    different events from the same bytes.
+    """
+    text, event = _validate(raw)
+    if not _no_duplicate_keys(text, event):
+        _reject_duplicate_keys(text)
+    return event
+
+
+_REQUIRED_STRINGS: Final[dict[type[BaseModel], int]] = {Suggestion: 7, Outcome: 5, Feedback: 5}
+"""Per event type, its required fields whose JSON value is a string (type, the two ids,
+occurred_at and: feature, model_version, site; outcome; category)."""
+
+
+def _no_duplicate_keys(text: str, event: Suggestion | Outcome | Feedback) -> bool:
+    """A cheap proof that *text* names no key twice (False: no proof, not a duplicate).
+
+    Without a backslash, every ``"`` of JSON text delimits a string, and a valid
+    event's strings are its keys and its string values: one pair of quotes each.
+    The validated event (last key wins) has each key once, so text with exactly
+    the quotes of its keys and string values repeats none; a repeated key adds
+    a pair.
+    """
+    if "\\" in text:
+        return False
+    fields = event.model_fields_set
+    kind = type(event)
+    strings = len(fields) + _REQUIRED_STRINGS[kind]  # keys, required string values
+    if kind is Suggestion:
+        if "care_setting" in fields:
+            strings += 1
+        inputs = event.inputs  # type: ignore[union-attr]
+        if inputs:
+            strings += len(inputs)
+            for value in inputs.values():
+                if type(value) is str:
+                    strings += 1
+    elif kind is Outcome and event.override_reason is not None:  # type: ignore[union-attr]
+        strings += 1
+    return text.count('"') == 2 * strings
+
+
+def _reject_duplicate_keys(text: str) -> None:
+    """Raise :class:`InvalidEvent` naming a key that *text* repeats in an object."""
+    repeated: list[tuple[int, str]] = []  # (object number, key); objects close inner first
+    objects = 0
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal objects
+        objects += 1
+        seen: set[str] = set()
+        for key, _ in items:
+            if key in seen:
+                repeated.append((objects, key))
+            seen.add(key)
+        return dict(items)
+
+    json.loads(text, object_pairs_hook=pairs)
+    if not repeated:
+        return
+    number, key = repeated[0]
+    # The event validated: its keys are field names, and the inner object's (the
+    # only one, which closes first) input names, slugs.
+    field = key if number == objects else f"inputs.{key}"
+    raise InvalidEvent(
+        "duplicate_key", "this key appears twice in one object; name each key once", field
+    )
+
+
+def _validate(raw: bytes | str) -> tuple[str, Suggestion | Outcome | Feedback]:
+    """(the text, the event) of *raw* decoded and validated, repeated keys aside."""
     if len(raw) > MAX_EVENT_BYTES:  # (str: characters, at most 4 bytes each, still bounded)
         raise InvalidEvent(
             "contract_violation", f"event larger than {MAX_EVENT_BYTES} bytes: not parsed"
@@ -288,7 +362,7 @@ def parse_event(raw: bytes | str) -> Suggestion | Outcome | Feedback:
                 "undecodable", f"not UTF-8: {exc.reason} at byte {exc.start}"
             ) from None
     try:
-        return EVENT_ADAPTER.validate_json(raw)
+        return raw, EVENT_ADAPTER.validate_json(raw)
     except ValidationError as exc:
         _check_version(raw)
         raise _from_validation_error(exc, raw) from None

@@ -51,6 +51,11 @@ MAX_DETECTORS = 128
 """A series takes no new input name once it has this many detectors (its signals'
 and its inputs'). Names come from the events; a bridge that sends ever new ones (an
 identifier as a name) would otherwise grow memory, CPU and /metrics without bound."""
+MAX_SITES = 4096
+"""A feature series compares at most this many sites (site_outlier); later new ones
+still count in every series, but are left out of that comparison. With a new site
+per event the per-site counts (and each hour's funnel over them) would grow without
+bound, past the series cap (``max_series``, which bounds the site series)."""
 _NEW = object()
 """A slot with no detector yet (a slot holding None is a disabled signal)."""
 
@@ -123,10 +128,11 @@ class SeriesState:
             self.panel.observe(res)
         if decided and self.role == "feature":
             site = self.sites.get(res.site)
-            if site is None:
+            if site is None and len(self.sites) < MAX_SITES:
                 site = self.sites[res.site] = [0.0, 0.0]
-            site[0] += res.status in ACCEPTED
-            site[1] += 1.0
+            if site is not None:
+                site[0] += res.status in ACCEPTED
+                site[1] += 1.0
         if self.role == "site" and res.status != "expired":
             # activity; an expiry is the *absence* of an answer hours after the
             # suggestion was shown, and counted as activity it ended silences

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer
 
-from bridge.publisher import BrokerUnavailable, Publisher
+from bridge.publisher import BrokerUnavailable, Publisher, TopicMissing
 from monitor.core.contract import Suggestion, dump_event, parse_event
 from monitor.kafka_settings import KafkaSettings
 from monitor.schema import EXAMPLES
@@ -127,6 +128,70 @@ def test_cli_publish_reports_invalid_lines_and_sends_the_rest(
     assert f"{path}:21: contract_violation note:" in proc.stderr
     assert "published 50 events" in proc.stdout
     assert len(_consume(kafka_bootstrap, topic, 50)) == 50
+
+
+def _topics(bootstrap: str) -> set[str]:
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return set(admin.list_topics())
+    finally:
+        admin.close()
+
+
+def _cli_publish(bootstrap: str, path: Path, topic: str, *extra: str):
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", "publish", str(path), "--bootstrap", bootstrap,
+         "--topic", topic, *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )  # fmt: skip
+
+
+def test_publishing_to_a_missing_topic_is_refused_and_creates_nothing(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    import uuid
+
+    typo = f"ehr.ai.evnets-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(TopicMissing, match=rf"topic '{re.escape(typo)}' does not exist"):
+        Publisher(KafkaSettings(bootstrap=kafka_bootstrap, input_topic=typo))
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(ev) for ev in _events(5)) + "\n")
+    proc = _cli_publish(kafka_bootstrap, path, typo)
+    assert proc.returncode == 2, proc.stderr
+    assert f"topic '{typo}' does not exist" in proc.stderr
+    assert "--create-topic" in proc.stderr
+    assert "published" not in proc.stdout
+    assert typo not in _topics(kafka_bootstrap)
+
+
+def test_create_topic_option_creates_the_topic(kafka_bootstrap: str, tmp_path: Path) -> None:
+    import uuid
+
+    name = f"vitals-new-{uuid.uuid4().hex[:8]}"
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(json.dumps(ev) for ev in _events(30)) + "\n")
+    proc = _cli_publish(kafka_bootstrap, path, name, "--create-topic")
+    try:
+        assert proc.returncode == 0, proc.stderr
+        assert f"published 30 events to {name}" in proc.stdout
+        assert name in _topics(kafka_bootstrap)
+        assert len(_consume(kafka_bootstrap, name, 30)) == 30
+        admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        try:
+            (meta,) = admin.describe_topics([name])
+            assert len(meta["partitions"]) == 6  # as `vitals topics create`
+        finally:
+            admin.close()
+        again = _cli_publish(kafka_bootstrap, path, name)  # exists now: no option needed
+        assert again.returncode == 0, again.stderr
+    finally:
+        admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+        try:
+            admin.delete_topics([t for t in (name,) if t in admin.list_topics()])
+        finally:
+            admin.close()
 
 
 def test_cli_topics_create_is_idempotent(kafka_bootstrap: str) -> None:

@@ -119,3 +119,14 @@ def test_worker_settings_errors_are_one_line_and_help_names_the_example(tmp_path
     assert "web_port: Input should be less than or equal to 65535" in text
     code, text = _run("worker", "--help")
     assert code == 0 and "examples/worker.yaml" in text
+
+
+@pytest.mark.parametrize("command", ["demo", "worker"])
+def test_an_invalid_web_config_is_refused_before_any_work(command: str, tmp_path: Path) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users: {prometheus: not-a-bcrypt-hash}\n")
+    out = ["--out", str(tmp_path / "out")] if command == "demo" else []
+    code, text = _run(command, "--web.config.file", str(web), *out)
+    assert code == 2
+    assert "expected a bcrypt hash" in text and "not-a-bcrypt-hash" not in text
+    assert not (tmp_path / "out").exists()

@@ -7,7 +7,7 @@ import math
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitor.core.contract import (
@@ -328,3 +328,73 @@ def test_occurred_at_built_in_python_is_range_checked_too() -> None:
     assert Feedback(**fields, occurred_at=datetime(2026, 1, 5, tzinfo=UTC)).occurred_at.year == 2026
     with pytest.raises(ValueError, match="from 2000 to 2099"):
         Feedback(**fields, occurred_at=datetime(1970, 1, 1, tzinfo=UTC))
+
+
+# -- keys named twice ----------------------------------------------------------------------
+
+
+def _with_repeat(obj: dict, key: str, value: object, *, inner: bool, ensure_ascii: bool) -> str:
+    """*obj* as JSON text with *key* named a second time, first or last in its object."""
+    text = json.dumps(obj, ensure_ascii=ensure_ascii)
+    extra = f"{json.dumps(key)}: {json.dumps(value)}, "
+    if inner:
+        at = text.index('"inputs": {') + len('"inputs": {')
+        return text[:at] + extra + text[at:]
+    return "{" + extra + text[1:]
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])  # (a busy machine)
+@given(valid_events, st.data(), st.booleans())
+def test_a_key_named_twice_is_rejected_naming_it(obj: dict, data, ensure_ascii: bool) -> None:
+    inner = bool(obj.get("inputs")) and data.draw(st.booleans())
+    pool = obj["inputs"] if inner else obj
+    key = data.draw(st.sampled_from(sorted(pool)))
+    # the same value again: each of the two alone is valid (a first value that is not
+    # fails validation before the repeat is seen, as any contract_violation)
+    text = _with_repeat(obj, key, pool[key], inner=inner, ensure_ascii=ensure_ascii)
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(text.encode())
+    assert info.value.reason == "duplicate_key"
+    assert info.value.field == (f"inputs.{key}" if inner else key)
+    assert "twice" in str(info.value)
+
+
+EXAMPLE_FEEDBACK = {
+    "schema_version": 1,
+    "type": "feedback",
+    "event_id": "e1",
+    "suggestion_id": "s1",
+    "occurred_at": "2026-01-05T09:00:00Z",
+    "category": "unsafe",
+}
+
+
+def test_a_key_repeated_through_an_escape_is_still_a_repeat() -> None:
+    text = json.dumps(EXAMPLE_FEEDBACK)
+    text = text.replace('"category"', '"c\\u0061tegory": "other", "category"')
+    with pytest.raises(InvalidEvent, match="twice") as info:
+        parse_event(text)
+    assert (info.value.reason, info.value.field) == ("duplicate_key", "category")
+
+
+def test_two_different_values_for_one_key_are_rejected_whichever_would_win() -> None:
+    text = json.dumps(EXAMPLE_FEEDBACK).replace('"unsafe"', '"unsafe", "category": "other"')
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(text)
+    assert (info.value.reason, info.value.field) == ("duplicate_key", "category")
+
+
+def test_values_equal_to_key_names_are_not_repeats() -> None:
+    # the cheap check counts quotes: a value spelled like a key must not fool it
+    obj = {**EXAMPLE_FEEDBACK, "event_id": "category", "suggestion_id": '"type"\\'}
+    assert parse_event(json.dumps(obj)).suggestion_id == '"type"\\'
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(valid_events, st.booleans())
+def test_events_without_escapes_take_the_cheap_path(obj: dict, compact: bool) -> None:
+    from monitor.core.contract import _no_duplicate_keys, _validate
+
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":") if compact else None)
+    text, event = _validate(text)
+    assert _no_duplicate_keys(text, event) == ("\\" not in text)

@@ -36,3 +36,46 @@ def test_a_configured_mechanism_is_used_by_every_client() -> None:
 def test_no_sasl_settings_without_sasl() -> None:
     kwargs, creds = _both(security_protocol="PLAINTEXT", sasl_mechanism="PLAIN")
     assert "sasl_mechanism" not in kwargs and creds is None
+
+
+# -- secrets ------------------------------------------------------------------------------
+
+
+def test_a_password_file_feeds_every_client(tmp_path) -> None:
+    path = tmp_path / "pw"
+    path.write_text("s3cret-from-file\n")
+    kwargs, creds = _both(
+        security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-512", sasl_username="u",
+        sasl_password_file=path,
+    )  # fmt: skip
+    assert kwargs["sasl_plain_password"] == "s3cret-from-file" == creds.password
+
+
+def test_password_files_come_from_the_environment(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "pw"
+    path.write_text("env-file-secret")
+    monkeypatch.setenv("VITALS_KAFKA_SASL_PASSWORD_FILE", str(path))
+    monkeypatch.setenv("VITALS_KAFKA_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    settings = WorkerSettings.load(None)
+    assert settings.kafka.secret("sasl_password") == "env-file-secret"
+    assert "env-file-secret" not in repr(settings) + str(settings.kafka.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        ({"sasl_password": "inline-secret", "sasl_password_file": "PW"}, "not both"),
+        ({"sasl_password_file": "/nonexistent/pw"}, "cannot read it"),
+        ({"ssl_password_file": "EMPTY"}, "is empty"),
+        ({"sasl_password": 12345, "security_protocol": "SASL_SSL"}, "sasl_password"),
+    ],
+)
+def test_secret_errors_are_clear_and_quote_no_secret(tmp_path, given, message) -> None:
+    (tmp_path / "pw").write_text("inline-secret")
+    (tmp_path / "empty").write_text("\n")
+    given = {k: {"PW": tmp_path / "pw", "EMPTY": tmp_path / "empty"}.get(v, v)
+             for k, v in given.items()}  # fmt: skip
+    with pytest.raises(ValueError) as info:
+        WorkerSettings(kafka=KafkaSettings(**given))
+    assert message in str(info.value)
+    assert "inline-secret" not in str(info.value) and "12345" not in str(info.value)
