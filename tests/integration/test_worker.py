@@ -420,7 +420,8 @@ def test_counters_never_go_back_across_a_crash(setup) -> None:
     w = setup["worker"]()
     setup["send"](events)
     w.wait(lambda m: m.get("vitals_resolver_events_total", 0) >= len(events))
-    w.wait(lambda m: m.get("vitals_suggestions_total", 0) >= 3 * len(events) // 2)
+    # (leaf series only: one count per resolved suggestion, 750 at most)
+    w.wait(lambda m: m.get("vitals_suggestions_total", 0) >= 3 * len(events) // 8)
     before = {
         k: v
         for k, v in w.samples().items()
