@@ -445,6 +445,13 @@ def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the simulation goes.")] = Path(
         "out/demo"
     ),
+    keep_serving: Annotated[
+        bool,
+        typer.Option(
+            "--keep-serving",
+            help="After the replay, keep serving /metrics until interrupted (make stack).",
+        ),
+    ] = False,
 ) -> None:
     """The main job on the embedded default: simulate, replay with live /metrics, score."""
     import socket
@@ -463,7 +470,7 @@ def demo(
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
             _fail(f"--port {port}: {exc.strerror}; choose another port")
-    raise typer.Exit(run_demo(spec, port, speed, cfg, out_dir, out))
+    raise typer.Exit(run_demo(spec, port, speed, cfg, out_dir, out, keep_serving))
 
 
 @app.command()

@@ -4,15 +4,21 @@ No broker: the replay engine runs in process while prometheus-client serves
 the monitor's current state on ``/metrics``; a live table shows the series
 with firing alerts, and the run ends with the alert timeline against the
 scenario's ground truth, how close each signal came to firing, and a plot per
-signal in ``<out>/plots``.
+signal in ``<out>/plots``. With ``keep_serving`` it then goes on serving the final state
+until interrupted, so a Prometheus scraping it keeps its alerts (``make stack``).
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, start_http_server
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -28,6 +34,26 @@ from monitor.trace import Trace
 
 DEFAULT_SCENARIO = Path(__file__).resolve().parents[1] / "seeds" / "config-break.yaml"
 """The embedded default: the checkout's seed, whatever the working directory."""
+
+
+PACE_EVERY = 200
+"""Lines between two checks of the replay's pace against ``speed``."""
+
+
+class ReplayClock(Collector):
+    """The event time the replay has read up to: what "now" is in accelerated time."""
+
+    def __init__(self, engine: Replay) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[Metric]:
+        clock = self._engine.resolver.clock
+        gauge = GaugeMetricFamily(
+            "vitals_replay_event_time_seconds", "Event time of the newest event the replay read."
+        )
+        if clock > 0:
+            gauge.add_metric([], clock)
+        yield gauge
 
 
 def _live_view(engine: Replay, alerts: list[Alert]) -> Group:
@@ -53,6 +79,7 @@ def run_demo(
     config: MonitorConfig,
     out_dir: Path,
     out: Console,
+    keep_serving: bool = False,
 ) -> int:
     sim = simulate(spec, out_dir)
     out.print(f"simulated {spec.name}: {sim.lines} lines -> {sim.events_path}", markup=False)
@@ -61,6 +88,7 @@ def run_demo(
     engine = Replay(config, on_alert=alerts.append, trace=trace)
     registry = CollectorRegistry()
     registry.register(MonitorCollector(lambda: [engine.assessor]))
+    registry.register(ReplayClock(engine))
     server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     out.print(f"Prometheus metrics on http://127.0.0.1:{port}/metrics")
     wall0, event0 = time.monotonic(), None
@@ -70,13 +98,11 @@ def run_demo(
                 engine.feed_line(lineno, raw)
                 if lineno % 2000 == 0:
                     live.update(_live_view(engine, alerts))
-                    if speed > 0 and engine.resolver.clock > 0:
-                        event0 = event0 or engine.resolver.clock
-                        ahead = (engine.resolver.clock - event0) / speed - (
-                            time.monotonic() - wall0
-                        )
-                        if ahead > 0:
-                            time.sleep(ahead)
+                if lineno % PACE_EVERY == 0 and speed > 0 and engine.resolver.clock > 0:
+                    event0 = event0 or engine.resolver.clock
+                    ahead = (engine.resolver.clock - event0) / speed - (time.monotonic() - wall0)
+                    if ahead > 0:
+                        time.sleep(ahead)
             result = engine.finish()
             live.update(_live_view(engine, alerts))
         print_summary(out, engine, result)
@@ -84,9 +110,20 @@ def run_demo(
         truth = load_truth(sim.truth_path)
         print_score(out, sim.events_path, config, result, sim.truth_path, truth)
         _plots(trace, result.alerts, out_dir / "plots", truth, out)
+        if keep_serving:
+            out.print("replay done; still serving /metrics (Ctrl-C to stop)", markup=False)
+            _wait_for_interrupt()
     finally:
         server.shutdown()
     return 0
+
+
+def _wait_for_interrupt() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
 
 
 def _plots(trace: Trace, alerts: list[Alert], where: Path, truth: dict, out: Console) -> None:
