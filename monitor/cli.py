@@ -126,6 +126,13 @@ def publish(
     bootstrap: Bootstrap = None,
     topic: Topic = INPUT_TOPIC,
     max_errors_shown: Annotated[int, typer.Option(help="Invalid lines listed in full.")] = 50,
+    speed: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Publish in accelerated time: event seconds per wall second (0 = at once).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Validate and publish a JSONL file of events; report every invalid line.
 
@@ -133,6 +140,9 @@ def publish(
     """
     from bridge.publisher import BrokerUnavailable, Publisher, PublishError
     from monitor.core.contract import InvalidEvent
+    from monitor.pacing import Pacer, occurred_at
+
+    pacer = Pacer(speed)
 
     settings = _settings(bootstrap, input_topic=topic)
     invalid: list[tuple[int, InvalidEvent]] = []
@@ -150,6 +160,8 @@ def publish(
                 progress.update(task, completed=done)
             if not line.strip():
                 continue
+            if speed:
+                pacer.wait(occurred_at(line))
             try:
                 publisher.publish_json(line)
             except InvalidEvent as exc:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from rich.table import Table
 from monitor.collector import MonitorCollector
 from monitor.core.config import MonitorConfig
 from monitor.core.records import Alert, to_rfc3339
+from monitor.pacing import Pacer
 from monitor.replay import Replay, read_lines
 from monitor.report import print_peaks, print_score, print_summary, print_timeline
 from monitor.scoring import load_truth
@@ -91,18 +91,15 @@ def run_demo(
     registry.register(ReplayClock(engine))
     server, _thread = start_http_server(port, addr="127.0.0.1", registry=registry)
     out.print(f"Prometheus metrics on http://127.0.0.1:{port}/metrics")
-    wall0, event0 = time.monotonic(), None
+    pacer = Pacer(speed)
     try:
         with Live(_live_view(engine, alerts), console=out, refresh_per_second=4) as live:
             for lineno, raw in enumerate(read_lines(sim.events_path), start=1):
                 engine.feed_line(lineno, raw)
                 if lineno % 2000 == 0:
                     live.update(_live_view(engine, alerts))
-                if lineno % PACE_EVERY == 0 and speed > 0 and engine.resolver.clock > 0:
-                    event0 = event0 or engine.resolver.clock
-                    ahead = (engine.resolver.clock - event0) / speed - (time.monotonic() - wall0)
-                    if ahead > 0:
-                        time.sleep(ahead)
+                if lineno % PACE_EVERY == 0:
+                    pacer.wait(engine.resolver.clock)
             result = engine.finish()
             live.update(_live_view(engine, alerts))
         print_summary(out, engine, result)
