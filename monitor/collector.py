@@ -140,8 +140,11 @@ class MonitorCollector(Collector):
             labels=["feature", "model_version"],
         )
         versions: dict[tuple[str, str], float] = {}
+        shared: set[int] = set()  # the worker's assessors share one baselines table
         for assessor in self._assessors():
-            versions.update(assessor.established())
+            if id(assessor.baselines) not in shared:
+                shared.add(id(assessor.baselines))
+                versions.update(assessor.established())
             for state in assessor.series.values():
                 base = dict(zip(LABELS, state.key, strict=True))
                 if state.role == "exact":
@@ -214,19 +217,22 @@ class MonitorCollector(Collector):
         outlier_z: _Family,
     ) -> None:
         """site_outlier runs on the feature series and alerts per site: one sample per
-        site on the (feature, *, site) series, as the alert log reports it."""
+        site on the (feature, *, site) series, as the alert log reports it. Sites and
+        outliers are checkpointed state; z-scores are recomputed at the next assessment
+        (absent right after a restore)."""
         z_scores: dict[str, float] = getattr(det, "z_scores", {})
         outliers: dict[str, float] = getattr(det, "outliers", {})
         sign = {"down": -1.0, "up": 1.0}.get(det.params.direction)
-        for site, z in sorted(z_scores.items()):
+        for site, (x, n) in sorted(state.sites.items()):
             lab = {**base, "site": site, "role": "site", "signal": "site_outlier"}
             firing.add(lab, 1.0 if site in outliers else 0.0)
-            directed = abs(z) if sign is None else sign * z
-            stat.add(lab, directed / det.threshold if det.threshold else 0.0)
-            outlier_z.add({"feature": base["feature"], "site": site}, z)
             if site in outliers and f"site_outlier:{site}" in state.since:
                 since.add(lab, state.since[f"site_outlier:{site}"])
-            x, n = state.sites.get(site, (0.0, 0.0))
+            z = z_scores.get(site)
+            if z is not None:
+                directed = abs(z) if sign is None else sign * z
+                stat.add(lab, directed / det.threshold if det.threshold else 0.0)
+                outlier_z.add({"feature": base["feature"], "site": site}, z)
             if n > 0:
                 ratio[0].add(lab, x / n)
                 ratio[1].add(lab, det.value)
