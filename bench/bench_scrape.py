@@ -1,6 +1,6 @@
 """Cost of one /metrics scrape of the monitor's state, against the bare exposition.
 
-Replays seeds/quick-config-break.yaml, then times ``generate_latest`` of the
+Replays seeds/quick/scenario.yaml, then times ``generate_latest`` of the
 :class:`~monitor.collector.MonitorCollector` (walking every series and detector) and,
 as the baseline in the same run, of a registry holding the same samples already
 built (prometheus-client's text rendering alone). Prints both and their ratio.
@@ -25,7 +25,7 @@ from monitor.core.config import MonitorConfig
 from monitor.replay import replay_file
 from monitor.simulate import load_scenario, simulate
 
-SEED = Path(__file__).resolve().parents[1] / "seeds" / "quick-config-break.yaml"
+SEED = Path(__file__).resolve().parents[1] / "seeds" / "quick" / "scenario.yaml"
 
 
 class Frozen(Collector):

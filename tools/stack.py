@@ -33,7 +33,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PROMETHEUS_YML = ROOT / "dashboards" / "prometheus" / "prometheus.yml"
 ALERTMANAGER_YML = ROOT / "dashboards" / "alertmanager" / "alertmanager.yml"
-SCENARIO = ROOT / "seeds" / "quick-config-break.yaml"
+SCENARIO = ROOT / "seeds" / "quick" / "scenario.yaml"
 
 
 def prometheus_config(targets: list[str], alertmanager: str, interval: str) -> dict[str, Any]:
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"webhook      http://127.0.0.1:{args.webhook_port} (notified below)", flush=True)
         print(f"logs         {workdir}", flush=True)
         demo = stack.demo(args.demo_port, args.scenario, args.speed)
-        print(f"demo         {demo}/metrics ({args.scenario.name} at {args.speed:g}x)", flush=True)
+        print(f"demo         {demo}/metrics ({args.scenario} at {args.speed:g}x)", flush=True)
         print("Ctrl-C stops the processes this stack started.", flush=True)
         stop.wait()
     receiver.stop()

@@ -2,7 +2,7 @@
 own rules and Alertmanager config (tools/stack.py renders loopback copies).
 
 Prometheus scrapes two Vitals engines of job ``vitals``: ``vitals demo --keep-serving``
-replaying seeds/quick-config-break.yaml at 3600x (an acceptance drop at riverside
+replaying seeds/quick/scenario.yaml at 3600x (an acceptance drop at riverside
 from day 4), and a worker on the real local Kafka fed seeds/sample (so the
 pipeline metrics exist). Then:
 

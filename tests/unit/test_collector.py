@@ -18,7 +18,7 @@ from monitor.core.series import alert_figures
 from monitor.replay import Replay, replay_file
 from monitor.simulate import load_scenario, simulate
 
-SEED = Path(__file__).resolve().parents[2] / "seeds" / "quick-config-break.yaml"
+SEED = Path(__file__).resolve().parents[2] / "seeds" / "quick" / "scenario.yaml"
 
 
 @pytest.fixture(scope="module")
