@@ -4,7 +4,8 @@ own rules and Alertmanager config (tools/stack.py renders loopback copies).
 Prometheus scrapes two Vitals engines of job ``vitals``: ``vitals demo --keep-serving``
 replaying seeds/quick/scenario.yaml at 3600x (an acceptance drop at riverside
 from day 4), and a worker on the real local Kafka fed seeds/sample (so the
-pipeline metrics exist). Then:
+pipeline metrics exist; its in-basket feature is renamed, so each series lives on one
+engine). Then:
 
 * the acceptance alert becomes firing in Prometheus and reaches a local webhook
   receiver through Alertmanager with its labels and annotations;
@@ -115,11 +116,13 @@ def _demo_clock(url: str) -> float:
 
 
 def _publish(bootstrap: str, topic: str, path: Path) -> int:
+    """The sample's lines, its in-basket feature renamed: the demo owns inbasket-reply,
+    and a series lives on one engine only (as on one worker of a group)."""
     from kafka import KafkaProducer
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     sent = 0
-    for line in path.read_bytes().splitlines():
+    for line in path.read_bytes().replace(b'"inbasket-reply"', b'"worker-reply"').splitlines():
         if not line.strip():
             continue
         try:
