@@ -158,7 +158,10 @@ class MonitorCollector(Collector):
                         continue
                     signal, _, input_name = slot.partition(":")
                     if signal == "site_outlier":
-                        self._sites(state, det, base, firing, since, stat, ratio, outlier_z)
+                        # the funnel's own statistic (largest |z| / limit) on the feature
+                        # series, as the report's trace draws it; firing is per site
+                        stat.add({**role, "signal": signal}, _ratio(det))
+                        self._sites(state, det, base, firing, since, ratio, outlier_z)
                         outlier_limit.add({"feature": state.key.feature}, det.threshold)
                         continue
                     lab = {**role, "signal": signal}
@@ -212,7 +215,6 @@ class MonitorCollector(Collector):
         base: dict[str, str],
         firing: _Family,
         since: _Family,
-        stat: _Family,
         ratio: tuple[_Family, _Family, _Family],
         outlier_z: _Family,
     ) -> None:
@@ -222,7 +224,6 @@ class MonitorCollector(Collector):
         (absent right after a restore)."""
         z_scores: dict[str, float] = getattr(det, "z_scores", {})
         outliers: dict[str, float] = getattr(det, "outliers", {})
-        sign = {"down": -1.0, "up": 1.0}.get(det.params.direction)
         for site, (x, n) in sorted(state.sites.items()):
             lab = {**base, "site": site, "role": "site", "signal": "site_outlier"}
             firing.add(lab, 1.0 if site in outliers else 0.0)
@@ -230,8 +231,6 @@ class MonitorCollector(Collector):
                 since.add(lab, state.since[f"site_outlier:{site}"])
             z = z_scores.get(site)
             if z is not None:
-                directed = abs(z) if sign is None else sign * z
-                stat.add(lab, directed / det.threshold if det.threshold else 0.0)
                 outlier_z.add({"feature": base["feature"], "site": site}, z)
             if n > 0:
                 ratio[0].add(lab, x / n)
