@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from monitor.core.records import SIGNALS
+from monitor.core.signals import SIGNAL_SPECS
 
 pytestmark = [pytest.mark.prometheus]
 
@@ -62,7 +62,7 @@ def test_one_alert_per_signal_driven_by_the_detectors_decision() -> None:
         if m:
             by_signal.setdefault(m.group(1), []).append(rule["alert"])
             assert "rate(" not in rule["expr"], "detection stays in the engine"
-    assert set(by_signal) == set(SIGNALS)
+    assert set(by_signal) == set(SIGNAL_SPECS)
     assert all(len(names) == 1 for names in by_signal.values()), by_signal
 
 
