@@ -64,6 +64,7 @@ class SeriesState:
 
     __slots__ = (
         "burden_sum",
+        "categories",
         "counts",
         "created",
         "decision_log_sum",
@@ -73,6 +74,7 @@ class SeriesState:
         "next_outlier",
         "responses",
         "role",
+        "since",
         "sites",
     )
 
@@ -92,6 +94,10 @@ class SeriesState:
         self.responses: dict[float, int] = {}
         """Answered suggestions not yet seen by ``response_rate``, by the clock tick at
         or after their decision timeout (see :meth:`defer_response`)."""
+        self.categories: dict[str, int] = {}
+        """Flags by category (every flag, as ``flags`` counts them)."""
+        self.since: dict[str, float] = {}
+        """Event time each firing alert began: by slot, ``site_outlier:<site>`` per site."""
 
     # -- updates ----------------------------------------------------------------------------
 
@@ -168,6 +174,7 @@ class SeriesState:
     def observe_flag(self, flag: Flag, factory: DetectorFactory) -> list[Alert]:
         """Apply one flag; only the first flag of a suggestion counts toward the flag rate."""
         self.counts[7] += 1
+        self.categories[flag.category] = self.categories.get(flag.category, 0) + 1
         alerts: list[Alert] = []
         if flag.first:
             self.counts[6] += 1
@@ -205,6 +212,7 @@ class SeriesState:
             if det.update(counts):
                 f = self.key.feature
                 for site, state, _z in det.changes:  # type: ignore[attr-defined]
+                    self._since(f"{slot}:{site}", state == "firing", at)
                     x, n = counts[site]
                     alerts.append(
                         Alert(
@@ -257,6 +265,7 @@ class SeriesState:
 
     def alert(self, signal: str, det: Detector, at: float, input_name: str | None) -> Alert:
         value, threshold = alert_figures(signal, det)
+        self._since(signal if input_name is None else f"{signal}:{input_name}", det.firing, at)
         f, v, s = self.key
         return Alert(
             at,
@@ -270,6 +279,12 @@ class SeriesState:
             det.name,
             input_name,
         )
+
+    def _since(self, slot: str, firing: bool, at: float) -> None:
+        if firing:
+            self.since[slot] = at
+        else:
+            self.since.pop(slot, None)
 
     # -- read-outs --------------------------------------------------------------------------
 
@@ -304,6 +319,8 @@ class SeriesState:
             "s": self.sites,
             "o": self.next_outlier if math.isfinite(self.next_outlier) else None,
             "r": [[tick, n] for tick, n in sorted(self.responses.items())],
+            "g": self.categories,
+            "f": self.since,
             "x": {
                 slot: (None if det is None else [type(det).__name__, det.to_state()])
                 for slot, det in self.detectors.items()
@@ -320,6 +337,8 @@ class SeriesState:
         obj.sites = {k: list(v) for k, v in state["s"].items()}
         obj.next_outlier = -math.inf if state["o"] is None else state["o"]
         obj.responses = {tick: n for tick, n in state.get("r", ())}  # absent before 2026-11
+        obj.categories = dict(state.get("g", {}))  # absent before 2026-12
+        obj.since = dict(state.get("f", {}))
         obj.detectors = {
             slot: (None if item is None else DETECTOR_CLASSES[item[0]].from_state(item[1]))
             for slot, item in state["x"].items()
