@@ -134,6 +134,13 @@ def publish(
             " create`); without it a missing topic is an error.",
         ),
     ] = False,
+    speed: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Publish in accelerated time: event seconds per wall second (0 = at once).",
+        ),
+    ] = 0.0,
 ) -> None:
     """Validate and publish a JSONL file of events; report every invalid line.
 
@@ -142,6 +149,9 @@ def publish(
     """
     from bridge.publisher import BrokerUnavailable, Publisher, PublishError, TopicMissing
     from monitor.core.contract import InvalidEvent
+    from monitor.pacing import Pacer, occurred_at
+
+    pacer = Pacer(speed)
 
     settings = _settings(bootstrap, input_topic=topic)
     invalid: list[tuple[int, InvalidEvent]] = []
@@ -159,6 +169,8 @@ def publish(
                 progress.update(task, completed=done)
             if not line.strip():
                 continue
+            if speed:
+                pacer.wait(occurred_at(line))
             try:
                 publisher.publish_json(line)
             except InvalidEvent as exc:
@@ -475,6 +487,13 @@ def demo(
         "out/demo"
     ),
     web_config_file: WebConfigOpt = None,
+    keep_serving: Annotated[
+        bool,
+        typer.Option(
+            "--keep-serving",
+            help="After the replay, keep serving /metrics until interrupted (make stack).",
+        ),
+    ] = False,
 ) -> None:
     """The main job on the embedded default: simulate, replay with live /metrics, score."""
     import socket
@@ -494,7 +513,7 @@ def demo(
             probe.bind(("127.0.0.1", port))
         except OSError as exc:
             _fail(f"--port {port}: {exc.strerror}; choose another port")
-    raise typer.Exit(run_demo(spec, port, speed, cfg, out_dir, out, web))
+    raise typer.Exit(run_demo(spec, port, speed, cfg, out_dir, out, web, keep_serving))
 
 
 @app.command()

@@ -3,7 +3,8 @@
 Rendered from a :class:`~streams.stats.WorkerStats` on every scrape, so the series of
 a partition this worker no longer owns disappear instead of going stale. Per-series
 monitor metrics come from ``monitor.collector`` (on the same registry: see
-:mod:`streams.topology`).
+:mod:`streams.topology`); the standard ``process_*`` metrics (start time, memory,
+CPU) come with these, for the restart and memory alerts.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import time
 from collections.abc import Iterator
 
+from prometheus_client import ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -23,10 +25,12 @@ from streams.stats import WorkerStats
 class PipelineCollector(Collector):
     def __init__(self, stats: WorkerStats) -> None:
         self.stats = stats
+        self._process = ProcessCollector(registry=None)
 
     def collect(self) -> Iterator[Metric]:
         w = self.stats
         now = time.time()
+        yield from self._process.collect()
 
         events = CounterMetricFamily(
             "vitals_worker_events", "Messages processed, per stage.", labels=["stage"]

@@ -372,6 +372,16 @@ class Assessor:
                     self.baselines[vkey] = at
         slots[:] = waiting
 
+    def established(self) -> dict[tuple[str, str], float]:
+        """(feature, model_version) -> event time its acceptance baseline was established
+        (the phased-rollout milestones; versions of the legacy list layout have none)."""
+        out: dict[tuple[str, str], float] = {}
+        for k in list(self.baselines):
+            if k.startswith(_VERSIONS) and k.count("|") == 2:
+                _, feature, version = k.split("|")
+                out[feature, version] = float(self.baselines[k])
+        return out
+
     # -- ownership and state -----------------------------------------------------------------
 
     def keys(self) -> list[SeriesKey]:

@@ -92,6 +92,9 @@ class _Row:
     idx: int
     firing: bool = False
     since: float | None = None
+    """While firing: where the change began (the scan's split)."""
+    fired: float | None = None
+    """While firing: when the alert fired (the alert log's ``at``)."""
 
     @property
     def key(self) -> str:
@@ -629,11 +632,11 @@ class FeaturePanel:
         for j in np.nonzero((z >= t["z"]) | firing)[0].tolist():
             row = rows[int(sel[j])]
             if not row.firing and z[j] >= t["z"][j]:
-                row.firing, row.since = True, float(since[j])
+                row.firing, row.since, row.fired = True, float(since[j]), now
                 alerts.append(self._alert(row, now, "firing"))
             elif row.firing and z[j] < t["z_resolve"][j]:
                 alerts.append(self._alert(row, now, "resolved"))
-                row.firing, row.since = False, None
+                row.firing, row.since, row.fired = False, None, None
         return alerts
 
     def _sd(self, key: str) -> float:
@@ -813,6 +816,7 @@ class FeaturePanel:
             row.key, spec.signal, row.input, self.feature, row.version, row.site, spec.detector,
             row.firing, z, p.z, self._user(row, after), self._user(row, before),
             self._user(row, concern), row.since, n1, n2, se, det, m, not det <= 2.0 * m,
+            row.fired,
         )  # fmt: skip
 
     def views(self) -> list[DetectorView]:
@@ -843,7 +847,18 @@ class FeaturePanel:
         return {
             "grid": self.grid.to_state(),
             "rows": [
-                [r.signal, r.input, r.kind, r.version, r.site, r.family, r.idx, r.firing, r.since]
+                [
+                    r.signal,
+                    r.input,
+                    r.kind,
+                    r.version,
+                    r.site,
+                    r.family,
+                    r.idx,
+                    r.firing,
+                    r.since,
+                    r.fired,
+                ]  # fmt: skip
                 for r in self.rows
             ],
             "data": {f: _pack(a) for f, a in self._data.items()},
@@ -881,8 +896,8 @@ class FeaturePanel:
     def from_state(cls, feature: str, config: MonitorConfig, state: dict[str, Any]) -> FeaturePanel:
         obj = cls(feature, config)
         obj.grid.load_state(state["grid"])
-        for sig, inp, kind, ver, site, fam, idx, firing, since in state["rows"]:
-            row = _Row(sig, inp, kind, ver, site, fam, idx, firing, since)
+        for sig, inp, kind, ver, site, fam, idx, firing, since, fired in state["rows"]:
+            row = _Row(sig, inp, kind, ver, site, fam, idx, firing, since, fired)
             obj.rows.append(row)
             obj._by_family[fam].append(row)
             obj._index[sig, inp, kind, ver, site] = row

@@ -159,6 +159,9 @@ class DetectorView:
     detectable: float = float("nan")
     min_effect: float = float("nan")
     learning: bool = False
+    fired: float | None = None
+    """While firing: the event time the alert fired (the alert log's ``at``); ``since``
+    is where the change it found began."""
 
     @property
     def series(self) -> str:

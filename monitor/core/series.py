@@ -77,6 +77,7 @@ class SeriesState:
 
     __slots__ = (
         "burden_sum",
+        "categories",
         "counts",
         "created",
         "decision_log_sum",
@@ -88,6 +89,7 @@ class SeriesState:
         "per_series",
         "responses",
         "role",
+        "since",
         "sites",
     )
 
@@ -111,6 +113,10 @@ class SeriesState:
         """The feature's panel (feature series only; none in a yardstick run)."""
         self.per_series = False
         """Feed every signal to this series' own detectors (a yardstick run)."""
+        self.categories: dict[str, int] = {}
+        """Flags by category (every flag, as ``flags`` counts them)."""
+        self.since: dict[str, float] = {}
+        """Event time each firing alert began: by slot, ``site_outlier:<site>`` per site."""
 
     # -- updates ----------------------------------------------------------------------------
 
@@ -184,6 +190,7 @@ class SeriesState:
     def observe_flag(self, flag: Flag, factory: DetectorFactory) -> list[Alert]:
         """Apply one flag; only the first flag of a suggestion counts toward the flag rate."""
         self.counts[7] += 1
+        self.categories[flag.category] = self.categories.get(flag.category, 0) + 1
         alerts: list[Alert] = []
         if self.panel is not None:
             self.panel.observe_flag(flag)
@@ -226,6 +233,7 @@ class SeriesState:
             if det.update(counts):
                 f = self.key.feature
                 for site, state, _z in det.changes:  # type: ignore[attr-defined]
+                    self._since(f"{slot}:{site}", state == "firing", at)
                     x, n = counts[site]
                     alerts.append(
                         Alert(
@@ -278,6 +286,7 @@ class SeriesState:
 
     def alert(self, signal: str, det: Detector, at: float, input_name: str | None) -> Alert:
         value, threshold = alert_figures(signal, det)
+        self._since(signal if input_name is None else f"{signal}:{input_name}", det.firing, at)
         f, v, s = self.key
         return Alert(
             at,
@@ -291,6 +300,12 @@ class SeriesState:
             det.name,
             input_name,
         )
+
+    def _since(self, slot: str, firing: bool, at: float) -> None:
+        if firing:
+            self.since[slot] = at
+        else:
+            self.since.pop(slot, None)
 
     # -- read-outs --------------------------------------------------------------------------
 
@@ -325,6 +340,8 @@ class SeriesState:
                 float(det.statistic), float(det.threshold), float(det.value),
                 math.nan if reference is None else float(reference),
                 threshold if getattr(det, "bound", None) is not None else math.nan,
+                self.since.get(slot) if det.firing else None,
+                fired=self.since.get(slot) if det.firing else None,
             ))  # fmt: skip
         if self.panel is not None:
             out.extend(self.panel.views())
@@ -345,6 +362,8 @@ class SeriesState:
             "s": self.sites,
             "o": self.next_outlier if math.isfinite(self.next_outlier) else None,
             "r": [[tick, n] for tick, n in sorted(self.responses.items())],
+            "g": self.categories,
+            "f": self.since,
             "x": {
                 slot: (None if det is None else [type(det).__name__, det.to_state()])
                 for slot, det in self.detectors.items()
@@ -363,6 +382,8 @@ class SeriesState:
         obj.sites = {k: list(v) for k, v in state["s"].items()}
         obj.next_outlier = -math.inf if state["o"] is None else state["o"]
         obj.responses = {tick: n for tick, n in state.get("r", ())}  # absent before 2026-11
+        obj.categories = dict(state.get("g", {}))  # absent before 2026-12
+        obj.since = dict(state.get("f", {}))
         obj.detectors = {
             slot: (None if item is None else DETECTOR_CLASSES[item[0]].from_state(item[1]))
             for slot, item in state["x"].items()

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from worker_harness import WorkerProcess, free_port, interesting, read_all
+from worker_harness import WorkerProcess, free_port, interesting, read_all, worker_config
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(180)]
 
@@ -108,21 +108,7 @@ def setup(kafka_bootstrap: str, kafka_topic, tmp_path: Path) -> Iterator[dict]:
     config = tmp_path / "worker.yaml"
     config.write_text(
         json.dumps(
-            {
-                "kafka": {
-                    "bootstrap": kafka_bootstrap,
-                    "input_topic": input_topic,
-                    "dead_letter_topic": dlq,
-                },
-                "app_id": app_id,
-                "assess_partitions": 2,
-                "web_port": port,
-                "web_host": "127.0.0.1",
-                "data_dir": str(tmp_path / "data"),
-                "checkpoint_interval": 1.0,
-                "tick_timer": 1.0,
-                "log_level": "info",
-            }
+            worker_config(kafka_bootstrap, input_topic, dlq, app_id, port, tmp_path / "data")
         )
     )
     producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
@@ -420,7 +406,8 @@ def test_counters_never_go_back_across_a_crash(setup) -> None:
     w = setup["worker"]()
     setup["send"](events)
     w.wait(lambda m: m.get("vitals_resolver_events_total", 0) >= len(events))
-    w.wait(lambda m: m.get("vitals_suggestions_total", 0) >= 3 * len(events) // 2)
+    # (leaf series only: one count per resolved suggestion, 750 at most)
+    w.wait(lambda m: m.get("vitals_suggestions_total", 0) >= 3 * len(events) // 8)
     before = {
         k: v
         for k, v in w.samples().items()

@@ -38,6 +38,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def worker_config(
+    bootstrap: str, input_topic: str, dead_letter_topic: str, app_id: str, port: int, data: Path
+) -> dict:
+    """A worker's settings for tests: two assess partitions, 1 s checkpoints and timer."""
+    return {
+        "kafka": {
+            "bootstrap": bootstrap,
+            "input_topic": input_topic,
+            "dead_letter_topic": dead_letter_topic,
+        },
+        "app_id": app_id,
+        "assess_partitions": 2,
+        "web_port": port,
+        "web_host": "127.0.0.1",
+        "data_dir": str(data),
+        "checkpoint_interval": 1.0,
+        "tick_timer": 1.0,
+        "log_level": "info",
+    }
+
+
 def parse_samples(text: str) -> dict[tuple[str, Labels], float]:
     """Prometheus text exposition → ``{(name, sorted label pairs): value}``."""
     out: dict[tuple[str, Labels], float] = {}

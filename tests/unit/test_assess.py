@@ -204,10 +204,15 @@ def test_collector_renders_owned_series_only() -> None:
     registry = CollectorRegistry()
     registry.register(MonitorCollector(lambda: [engine.assessor]))
     text = generate_latest(registry).decode()
-    assert 'vitals_suggestions_total{feature="note-draft",model_version="*",site="*"' in text
+    leaf = 'feature="note-draft",model_version="note-2.1",site="main-campus"'
+    rollup = 'feature="note-draft",model_version="*",role="feature",signal="acceptance_rate"'
+    assert f"vitals_suggestions_total{{{leaf}" in text
+    assert f"vitals_alert_firing{{{rollup}" in text
+    engine.assessor.drop([SeriesKey("note-draft", "note-2.1", "main-campus")])
     engine.assessor.drop([SeriesKey("note-draft", "*", "*")])
     text = generate_latest(registry).decode()
-    assert 'feature="note-draft",model_version="*",site="*"' not in text
+    assert leaf not in text
+    assert rollup not in text
 
 
 def test_alert_threshold_is_the_level_of_concern_in_signal_units() -> None:
