@@ -218,8 +218,10 @@ def _clinician_propensity(
     nz = spec.nuisance
     base = feat.base_acceptance
     n = site.size
-    if not nz.enabled:
-        return np.full(n, base)
+    if not nz.enabled:  # no clinician mix; sites still differ by their offsets
+        if not feat.site_acceptance:
+            return np.full(n, base)
+        return np.array([feat.site_base_acceptance(s) for s in feat.sites])[site]
     share = np.where(off_shift, nz.off_shift_night_staff_share, nz.day_shift_night_staff_share)
     night = rng.random(n) < share
     shares = np.array(list(feat.sites.values()))
