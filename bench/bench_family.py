@@ -24,12 +24,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 import time
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
+
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # -j processes, not BLAS threads
 
 import numpy as np
 import yaml
@@ -192,9 +195,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", choices=("train", "holdout", "both"), default="holdout")
     ap.add_argument("--quick", action="store_true", help="small scenarios (as the unit test)")
-    ap.add_argument("-j", type=int, default=1, help="processes (scenarios run in parallel)")
+    ap.add_argument("-j", type=int, default=2, help="processes (scenarios run in parallel)")
     ap.add_argument("--config", type=Path, help="Vitals config overlay (YAML)")
     ap.add_argument("--seeds", help="comma-separated degradation seeds instead of the set")
+    ap.add_argument("--first", type=int, help="only the first N seeds of each list of the set")
     ap.add_argument("--no-adwin", action="store_true")
     ap.add_argument("--json", type=Path, help="write the per-degradation results here")
     args = ap.parse_args()
@@ -212,6 +216,8 @@ def main() -> None:
                  *(HOLDOUT if args.set in ("holdout", "both") else ())]  # fmt: skip
         stationary = [*(TRAIN_STATIONARY if args.set in ("train", "both") else ()),
                       *(HOLDOUT_STATIONARY if args.set in ("holdout", "both") else ())]  # fmt: skip
+    if args.first is not None:
+        seeds, stationary = seeds[: args.first], stationary[: max(1, args.first // 4)]
     adwin = not args.no_adwin
     jobs = [(s, False, args.quick, overlay, adwin) for s in seeds]
     jobs += [(s, True, args.quick, overlay, adwin) for s in stationary]
@@ -222,6 +228,8 @@ def main() -> None:
     vols = [v for r in runs for v in r["site_volumes"]]
     scaled = sum(r["volume_scale"] < 1 for r in runs)
     label = "seeds " + args.seeds if args.seeds else ("quick" if args.quick else args.set)
+    if args.first is not None:
+        label += f" (first {args.first})"
     print(f"scenario family, {label}: {len(seeds)} degradation + {len(stationary)} stationary "
           f"scenarios, {lines:,} lines, {sum(r['series'] for r in runs):,} series; "
           f"{scaled} scaled down to the line cap; per-site weekday volume median "
