@@ -52,6 +52,14 @@ QUICK = (11, 12, 13, 14, 15, 16)
 QUICK_STATIONARY = (21, 22)
 
 
+ORACLE_NOTES = (
+    "oracle: exact LLR CUSUM for acceptance, flags, responses, scores, inputs and counts;",
+    "  approximate where noted: burden is Gaussian on a zero-inflated Beta mixture; a",
+    "  gradual change is tested at its full effect; discrete thresholds (Markov chain)",
+    "  treat observation types as i.i.d. in their true mix (monitor/evaluation/oracle.py)",
+)
+
+
 def _job(args: tuple[int, bool, bool, dict[str, Any] | None, bool]) -> dict[str, Any]:
     seed, stationary, quick, overlay, adwin = args
     return run_family_scenario(
@@ -109,6 +117,7 @@ def report(runs: list[dict[str, Any]], adwin: bool) -> list[str]:
     unsupported = sorted({u for r in runs for u in r["unsupported_oracles"]})
     if unsupported:
         out.append(f"no oracle model for: {', '.join(unsupported)}")
+    out += ORACLE_NOTES
     out.append("")
     out.append("false alarms per 100 series-months")
     for label, subset in (

@@ -403,3 +403,39 @@ def test_count_oracle_threshold_holds_for_diurnal_order(fraction: float) -> None
         steps += alive
         alive &= s < h
     assert steps.mean() == pytest.approx(target, rel=0.12)
+
+
+@pytest.mark.parametrize(
+    ("kind", "change", "signal"),
+    [
+        ("burden_shift", {"correction_burden": {"mean": 0.25, "concentration": 15}},
+         "correction_burden"),
+        ("decision_time_shift", {"decision_time": {"median": 90, "sigma": 0.8}},
+         "decision_time"),
+    ],
+)  # fmt: skip
+def test_new_step_kinds_shift_their_signal_and_the_oracle_sees_them(
+    kind: str, change: dict, signal: str
+) -> None:
+    data = json.loads(json.dumps(BASE))
+    data["features"][0].update(
+        draft_length={"median": 400, "sigma": 0.4},
+        correction_burden={"mean": 0.1, "concentration": 15},
+        decision_time={"median": 60, "sigma": 0.8},
+        daily_volume=1500,
+    )
+    step = {"id": "x", "kind": kind, "feature": "f", "start": "2026-01-06T12:00:00+00:00",
+            "class": "probe", "magnitude": 1.0, **change}  # fmt: skip
+    spec = parse_scenario({**data, "degradations": [step]})
+    truth = render(spec).truth
+    (entry,) = truth["degradations"]
+    assert entry["signals"] == [signal] and entry["oracle"]["model"] == "gaussian"
+    oracle = build_oracle(entry, grace=GRACE, end=truth_time(truth["end"]))
+    assert oracle is not None
+    stream = render(spec)
+    FanOutReplay(MonitorConfig(**ORACLE_ONLY), others={}, oracles=[oracle]).run(
+        x.encode() for x in stream.lines
+    )
+    onset = truth_time(entry["start"])
+    assert oracle.false_alarms == 0
+    assert oracle.detected_at is not None and onset < oracle.detected_at < onset + 6 * 3600
