@@ -28,7 +28,7 @@ import os
 import sys
 import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -68,13 +68,31 @@ def _job(args: tuple[int, bool, bool, dict[str, Any] | None, bool]) -> dict[str,
 
 
 def run_all(
-    jobs: list[tuple[int, bool, bool, dict[str, Any] | None, bool]], workers: int
+    jobs: list[tuple[int, bool, bool, dict[str, Any] | None, bool]],
+    workers: int,
+    partial: Path | None = None,
 ) -> list[dict[str, Any]]:
-    """Every job's result, in job order (``workers`` processes)."""
+    """Every job's result, in job order (``workers`` processes). Each scenario prints a
+    line to stderr when it is done and, with ``partial``, the results so far are written
+    there (a long run on a busy machine keeps what it finished)."""
+    results: dict[int, dict[str, Any]] = {}
+
+    def done(i: int, r: dict[str, Any]) -> None:
+        results[i] = r
+        print(f"[{len(results)}/{len(jobs)}] {r['name']}: {r['lines']:,} lines, "
+              f"{r['cpu_seconds']:.0f} CPU-s", file=sys.stderr, flush=True)  # fmt: skip
+        if partial is not None:
+            partial.write_text(json.dumps([results[k] for k in sorted(results)]) + "\n")
+
     if workers <= 1:
-        return [_job(j) for j in jobs]
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(_job, jobs))
+        for i, j in enumerate(jobs):
+            done(i, _job(j))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {pool.submit(_job, j): i for i, j in enumerate(jobs)}
+            for fut in as_completed(futures):
+                done(futures[fut], fut.result())
+    return [results[i] for i in range(len(jobs))]
 
 
 def _hours(values: list[float | None], q: float) -> str:
@@ -210,7 +228,13 @@ def main() -> None:
     ap.add_argument("--first", type=int, help="only the first N seeds of each list of the set")
     ap.add_argument("--no-adwin", action="store_true")
     ap.add_argument("--json", type=Path, help="write the per-degradation results here")
+    ap.add_argument("--report", type=Path, help="print the report of a --json file (no run)")
     args = ap.parse_args()
+    if args.report is not None:  # a finished run, or a .partial.json of an unfinished one
+        doc = json.loads(args.report.read_text())
+        runs = doc["runs"] if isinstance(doc, dict) else doc
+        print("\n".join(report(runs, adwin=all(r["adwin_false_alarms"] is not None for r in runs))))
+        return
     overlay = None
     if args.config is not None:
         overlay = yaml.safe_load(args.config.read_text()) or {}
@@ -231,7 +255,8 @@ def main() -> None:
     jobs = [(s, False, args.quick, overlay, adwin) for s in seeds]
     jobs += [(s, True, args.quick, overlay, adwin) for s in stationary]
     began = time.perf_counter()
-    runs = run_all(jobs, args.j)
+    partial = None if args.json is None else args.json.with_suffix(".partial.json")
+    runs = run_all(jobs, args.j, partial)
     wall = time.perf_counter() - began
     lines = sum(r["lines"] for r in runs)
     vols = [v for r in runs for v in r["site_volumes"]]
@@ -252,6 +277,8 @@ def main() -> None:
     if args.json is not None:
         doc = {"set": label, "config": overlay, "wall_seconds": round(wall, 1), "runs": runs}
         args.json.write_text(json.dumps(doc, indent=1) + "\n")
+        if partial is not None:
+            partial.unlink(missing_ok=True)
         print(f"\nresults: {args.json}")
 
 

@@ -20,8 +20,10 @@ as drawn here:
   0-1%, late arrival (jitter up to 8 minutes), malformed lines.
 * Size: a scenario whose expected line count exceeds ``MAX_LINES`` (``QUICK_LINES``)
   has all its volumes scaled down to fit (``volume_scale``), keeping the sites'
-  relative sizes. This biases the family towards small sites in large scenarios
-  (about 60% of full scenarios are scaled); the draw is never rejected.
+  relative sizes. This biases the family towards small sites in large scenarios: over
+  200 draws 82% are scaled (median factor 0.54, p10 0.24), and the realised per-site
+  weekday volume has median 92 (p10 13, p90 726) instead of 245 (27, 2,000). The draw is
+  never rejected (that would bias it towards few sites, features and days instead).
 * Degradations (none when ``stationary``): 1-4 (``quick``: 1-2), classes from
   :data:`CLASSES`, magnitudes log-uniform from 1x to 4x the signal's minimum effect
   (flags: rate x1.9-8; inputs: scale 1.2-2 or 10-30% of the mass moved; volume loss:
