@@ -159,7 +159,11 @@ def run_family_scenario(
     for entry in truth["degradations"]:
         if "oracle" not in entry:
             continue
-        o = build_oracle(entry, grace=GRACE, end=end, lateness=lateness)
+        try:
+            o = build_oracle(entry, grace=GRACE, end=end, lateness=lateness)
+        except ValueError as exc:  # no threshold: reported with the run, not fatal
+            unsupported.append(f"{entry['id']} ({exc})")
+            continue
         if o is None:
             unsupported.append(entry["id"])
         else:

@@ -84,10 +84,8 @@ def markov_arl(z: np.ndarray, p: np.ndarray, h: float, states: int = STATES) -> 
     p = np.asarray(p, dtype=float)
     w = h / states
     if z.size > 4 * states:  # merge nearby increments (many bucket types)
-        finite = np.isfinite(z)
-        lo = max(float(z[finite].min()), -h) if finite.any() else -h
-        zz = np.where(finite, np.maximum(z, lo), lo)
-        key = np.round((zz - lo) / (w / 4)).astype(np.int64)
+        lo = -h  # every step at or below -h resets the CUSUM, as -inf does
+        key = np.round((np.maximum(z, lo) - lo) / (w / 4)).astype(np.int64)
         weights = np.bincount(key, weights=p)
         keep = weights > 0
         z = lo + np.flatnonzero(keep) * (w / 4)

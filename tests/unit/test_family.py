@@ -439,3 +439,19 @@ def test_new_step_kinds_shift_their_signal_and_the_oracle_sees_them(
     onset = truth_time(entry["start"])
     assert oracle.false_alarms == 0
     assert oracle.detected_at is not None and onset < oracle.detected_at < onset + 6 * 3600
+
+
+def test_merged_increments_keep_resets() -> None:
+    """Thousands of bucket types are merged on a fine grid: a silence's resets (-inf)
+    must stay resets there (the ARL is the one of the unmerged chain)."""
+    rng = np.random.default_rng(2)
+    lam = np.tile(np.linspace(0.01, 2.0, 96), 40) * rng.uniform(0.8, 1.2, 96 * 40)
+    z = np.concatenate([lam, np.full(lam.size, -np.inf)])
+    p = np.concatenate([np.exp(-lam), 1 - np.exp(-lam)]) / lam.size
+    assert z.size > 4 * 600
+    small = lam[::40][:96]  # few types: not merged
+    zs = np.concatenate([small, np.full(small.size, -np.inf)])
+    ps = np.concatenate([np.exp(-small), 1 - np.exp(-small)]) / small.size
+    h = markov_threshold(z, p, 1e5)
+    assert 5 < h < 30
+    assert markov_arl(z, p, 8.0) == pytest.approx(markov_arl(zs, ps, 8.0), rel=0.15)
