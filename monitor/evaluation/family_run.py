@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable
 from typing import Any
 
 from monitor.baselines import RIVER_SIGNALS, ADWINDefault
 from monitor.core.assessor import Assessor
 from monitor.core.config import MonitorConfig
 from monitor.core.contract import Feedback, Outcome, Suggestion
+from monitor.core.engine import AssessStage
 from monitor.core.records import Alert, Flag, Resolution, rollup_names
 from monitor.evaluation.oracle import Oracle, build_oracle
 from monitor.replay import Replay
@@ -54,8 +54,9 @@ def merge_config(base: dict[str, Any], overlay: dict[str, Any] | None) -> dict[s
 class FanOutReplay(Replay):
     """The replay engine feeding more assessors and the oracles from the same resolver.
 
-    ``self.assessor`` (Vitals) reports into ``self.result.alerts`` as usual; the other
-    assessors' alerts are in :attr:`alerts` by name.
+    ``self.assessor`` (Vitals) reports into ``self.result.alerts`` as usual; each other
+    assessor runs in its own :class:`~monitor.core.engine.AssessStage`, advanced to the
+    same watermark, with its alerts in :attr:`alerts` by name.
     """
 
     def __init__(
@@ -66,53 +67,62 @@ class FanOutReplay(Replay):
         oracles: list[Oracle],
     ) -> None:
         super().__init__(config)
-        self.others = others
+        lag = config.resolver.clock_skew
+        self.lanes = {name: AssessStage(a, sources=1, lag=lag) for name, a in others.items()}
         self.alerts: dict[str, list[Alert]] = {name: [] for name in others}
         self.oracles = oracles
         self._counting = [o for o in oracles if o.model == "poisson"]
         self._watching = [o for o in oracles if o.model != "poisson"]
         self.spans: dict[str, list[float]] = {}
         """Series key -> [first, last] item time."""
+        stage = self.engine.resolve
+        self._main = stage.fan_out
+        stage.fan_out = self._fan_out
+        self._apply = stage.apply
+        stage.apply = self._count_then_apply  # type: ignore[method-assign]
 
-    def _feed(self, event: Suggestion | Outcome | Feedback) -> None:
+    def _count_then_apply(self, event: Suggestion | Outcome | Feedback) -> None:
         if self._counting and isinstance(event, Suggestion):
             for o in self._counting:
                 if event.feature == o.entry["feature"] and event.site in o.sites:
                     o.count(event)
-        super()._feed(event)
+        self._apply(event)
 
-    def _dispatch(self, items: Iterable[Resolution | Flag]) -> None:
-        items = items if isinstance(items, list) else list(items)
+    def _fan_out(self, item: Resolution | Flag) -> None:
+        at = item.at
         spans = self.spans
-        others = self.others.values()
-        watching = self._watching
-        for item in items:
-            at = item.at
-            for key in rollup_names(item.feature, item.model_version, item.site):
-                span = spans.get(key)
-                if span is None:
-                    spans[key] = [at, at]
-                elif at > span[1]:
-                    span[1] = at
-                elif at < span[0]:
-                    span[0] = at
-            for o in watching:
-                o.observe(item)
-            for a in others:
-                a.process_rollups(item)
-        wm = self.resolver.watermark - self._lag
-        for name, a in self.others.items():
-            if wm > a.watermark:
-                self.alerts[name].extend(a.advance(wm))
+        for key in rollup_names(item.feature, item.model_version, item.site):
+            span = spans.get(key)
+            if span is None:
+                spans[key] = [at, at]
+            elif at > span[1]:
+                span[1] = at
+            elif at < span[0]:
+                span[0] = at
+        for o in self._watching:
+            o.observe(item)
+        for lane in self.lanes.values():
+            lane.put_rollups(item)
+        self._main(item)
+
+    def _advance_others(self) -> None:
+        wm = self.engine.resolve.watermark
+        for name, lane in self.lanes.items():
+            if lane.report(0, wm):
+                self.alerts[name].extend(lane.advance())
         for o in self._counting:
             o.close_buckets(self.resolver.clock)
-        super()._dispatch(items)
+
+    def feed_line(self, lineno: int, raw: bytes) -> None:
+        super().feed_line(lineno, raw)
+        self._advance_others()
 
     def finish(self):  # type: ignore[no-untyped-def]
         result = super().finish()
+        self._advance_others()
         clock = self.resolver.clock
-        for name, a in self.others.items():
-            self.alerts[name].extend(a.flush(clock))
+        for name, lane in self.lanes.items():
+            self.alerts[name].extend(lane.assessor.flush(clock))
         for o in self._counting:
             o.close_buckets(clock + o.lateness)
         return result
