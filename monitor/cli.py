@@ -248,21 +248,61 @@ def _load_config(path: Path | None):  # type: ignore[no-untyped-def]
 
 @app.command()
 def simulate(
-    scenario: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="Scenario YAML.")],
+    scenario: Annotated[
+        Path | None,
+        typer.Argument(exists=True, dir_okay=False, help="Scenario YAML (or use --family)."),
+    ] = None,
     out_dir: Annotated[Path, typer.Option("--out", help="Output directory.")] = Path("out/sim"),
+    family: Annotated[
+        int | None,
+        typer.Option(
+            "--family",
+            min=0,
+            help="Draw scenario SEED of the scenario family instead; also writes "
+            "scenario.yaml and config.yaml (the deployment's zone and holidays).",
+        ),
+    ] = None,
+    stationary: Annotated[
+        bool, typer.Option("--stationary", help="With --family: no degradation.")
+    ] = False,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="With --family: 5-7 days, few sites.")
+    ] = False,
 ) -> None:
     """Simulate a scenario: writes events.jsonl and truth.json under --out."""
+    import yaml
+
     from monitor.simulate import ScenarioError, load_scenario
     from monitor.simulate import simulate as run
 
+    if (scenario is None) == (family is None):
+        _fail("give a scenario YAML or --family SEED (one of them)")
+    if family is None and (stationary or quick):
+        _fail("--stationary and --quick go with --family")
     _output_dir(out_dir, "--out")
     try:
-        result = run(load_scenario(scenario), out_dir)
+        if family is not None:
+            from monitor.simulate.family import draw_family, family_config, scenario_document
+
+            spec = draw_family(family, stationary=stationary, quick=quick)
+        else:
+            assert scenario is not None
+            spec = load_scenario(scenario)
+        result = run(spec, out_dir)
     except ScenarioError as exc:
         _fail(exc, 2)
+    if family is not None:
+        for name, doc in (("scenario.yaml", scenario_document(spec)),
+                          ("config.yaml", family_config(spec))):  # fmt: skip
+            (out_dir / name).write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
     out.print(
         f"{result.events_path}: {result.lines} lines ({result.suggestions} suggestions, "
         f"{result.duplicates} duplicates, {result.malformed} malformed); {result.truth_path}"
+        + (
+            f"; {out_dir / 'scenario.yaml'}, {out_dir / 'config.yaml'}"
+            if family is not None
+            else ""
+        )
     )
 
 

@@ -109,6 +109,9 @@ def _covers(d: dict[str, Any], a: Alert) -> bool:
         return False
     if d.get("input") and a.input not in (None, d["input"]):
         return False
+    sites = d.get("sites")  # a subset of sites: a site series must be one of them
+    if sites and a.site != ALL and a.site not in sites:
+        return False
     for field in ("model_version", "site"):
         want, got = d[field], getattr(a, field)
         if want != ALL and got not in (want, ALL):

@@ -11,13 +11,17 @@ order, makes the output a pure function of the spec.
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
+from datetime import date
 
 import numpy as np
 
 from monitor.simulate.spec import (
     BetaMean,
+    BurdenShift,
     CategoricalInput,
+    DecisionTimeShift,
     FeatureSpec,
     FlagSpike,
     Gradual,
@@ -29,6 +33,7 @@ from monitor.simulate.spec import (
     ScenarioSpec,
     ScoreShift,
     Silence,
+    VolumeLoss,
     _Degradation,
 )
 
@@ -38,6 +43,32 @@ FEEDBACK_DELAY = (1200.0, 1.2)
 EDIT_LENGTH_SIGMA = 0.15
 """Spread of final/draft length ratio for edited drafts."""
 MIN_DECISION_SECONDS = 0.5
+DAY_SHIFT_HOURS = (7, 19)
+"""Local hours [start, end) of the day shift; nights, weekends and holidays are off-shift."""
+_EPOCH = date(1970, 1, 1)
+
+
+@dataclass
+class Pool:
+    """One site's clinicians as drawn: acceptance propensity and activity weight of each,
+    day staff and night staff, and the share of night staff on and off shift."""
+
+    day: tuple[np.ndarray, np.ndarray]
+    night: tuple[np.ndarray, np.ndarray]
+    night_share: tuple[float, float]
+    """(on shift, off shift)."""
+
+    def acceptance(self, delta: float = 0.0) -> tuple[float, float]:
+        """P(accept) of a suggestion on shift and off shift, its propensity moved by
+        ``delta`` and clipped as the generator clips it."""
+        out = []
+        for share in self.night_share:
+            mean = 0.0
+            for (prop, w), weight in ((self.day, 1.0 - share), (self.night, share)):
+                p = np.clip(prop + delta, 0.005, 0.995)
+                mean += weight * float((p * w).sum() / w.sum())
+            out.append(mean)
+        return out[0], out[1]
 
 
 @dataclass
@@ -66,6 +97,12 @@ class FeatureDraw:
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
     silenced: list[tuple[np.ndarray, float, float]] = field(default_factory=list)
     """(suggestion mask, start s, end s): events of these series in [start, end) are lost."""
+    dropped: np.ndarray | None = None
+    """Suggestions lost with their outcome and feedback (volume loss); None: none."""
+    rates: np.ndarray | None = None
+    """Expected suggestions per (site, hour cell), bursts and day noise included."""
+    pools: list[Pool] = field(default_factory=list)
+    """Per site: its clinicians (empty with nuisance off: everyone has the base rate)."""
 
     def __len__(self) -> int:
         return int(self.t.size)
@@ -89,7 +126,16 @@ def _hour_grid(spec: ScenarioSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     hod = np.floor(local).astype(np.int64) % 24
     day = np.floor(local / 24).astype(np.int64)
     weekend = ((day + 3) % 7) >= 5  # 1970-01-01 was a Thursday; Monday = 0
+    if spec.nuisance.holidays:  # staffed and busy like a weekend
+        weekend |= np.isin(day, [(h - _EPOCH).days for h in spec.nuisance.holidays])
     return hod, weekend, day - day[0], length
+
+
+def off_shift_hours(spec: ScenarioSpec) -> np.ndarray:
+    """Per hour cell of the scenario: off shift (night, weekend or holiday, local time)."""
+    hod, weekend, _, _ = _hour_grid(spec)
+    lo, hi = DAY_SHIFT_HOURS
+    return (hod < lo) | (hod >= hi) | weekend
 
 
 def _beta_mean(rng: np.random.Generator, mean: np.ndarray, conc: float | np.ndarray, size=None):
@@ -123,8 +169,9 @@ def _window(spec: ScenarioSpec, d: _Degradation, t: np.ndarray) -> np.ndarray:
 
 def _volumes(
     spec: ScenarioSpec, feat: FeatureSpec, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Suggestion times (s since start), site index and off-shift flag, time-ordered."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Suggestion times (s since start), site index and off-shift flag, time-ordered; and
+    the expected count of each (site, hour cell)."""
     nz = spec.nuisance
     hod, weekend, day, length = _hour_grid(spec)
     shares = np.array(list(feat.sites.values()))
@@ -144,7 +191,8 @@ def _volumes(
         hourly = np.full(hod.size, 1 / 24)
         burst = np.ones((shares.size, hod.size))
     lam = feat.daily_volume * spec.volume_scale * shares[:, None] * (hourly * length)[None, :]
-    counts = rng.poisson(lam * burst)
+    rates = lam * burst
+    counts = rng.poisson(rates)
     cells_site = np.repeat(np.arange(shares.size), hod.size)
     cells_hour = np.tile(np.arange(hod.size), shares.size)
     site = np.repeat(cells_site, counts.ravel())
@@ -152,8 +200,9 @@ def _volumes(
     t = (hour + rng.random(hour.size) * length[hour]) * 3600.0
     order = np.argsort(t, kind="stable")
     t, site, hour = t[order], site[order], hour[order]
-    off_shift = (hod[hour] < 7) | (hod[hour] >= 19) | weekend[hour]
-    return t, site, off_shift
+    lo, hi = DAY_SHIFT_HOURS
+    off_shift = (hod[hour] < lo) | (hod[hour] >= hi) | weekend[hour]
+    return t, site, off_shift, rates
 
 
 def _clinician_propensity(
@@ -162,41 +211,56 @@ def _clinician_propensity(
     rng: np.random.Generator,
     site: np.ndarray,
     off_shift: np.ndarray,
+    pools: list[Pool],
 ) -> np.ndarray:
-    """Acceptance propensity of the clinician who saw each suggestion."""
+    """Acceptance propensity of the clinician who saw each suggestion (``pools`` receives
+    each site's clinicians)."""
     nz = spec.nuisance
     base = feat.base_acceptance
     n = site.size
-    if not nz.enabled:
-        return np.full(n, base)
+    if not nz.enabled:  # no clinician mix; sites still differ by their offsets
+        if not feat.site_acceptance:
+            return np.full(n, base)
+        return np.array([feat.site_base_acceptance(s) for s in feat.sites])[site]
     share = np.where(off_shift, nz.off_shift_night_staff_share, nz.day_shift_night_staff_share)
     night = rng.random(n) < share
-    pool = nz.clinicians_per_site
-    n_night = min(max(1, round(pool * nz.night_staff_fraction)), max(pool - 1, 1))
-    n_day = max(pool - n_night, 1)
+    shares = np.array(list(feat.sites.values()))
+    shares = shares / shares.sum()
     out = np.empty(n)
-    for s in range(len(feat.sites)):
+    for s, name in enumerate(feat.sites):
+        pool = nz.clinicians_per_site
+        if nz.suggestions_per_clinician is not None:
+            weekday = feat.daily_volume * spec.volume_scale * shares[s]
+            pool = max(2, round(weekday / nz.suggestions_per_clinician))
+        n_night = min(max(1, round(pool * nz.night_staff_fraction)), max(pool - 1, 1))
+        n_day = max(pool - n_night, 1)
+        site_base = feat.site_base_acceptance(name)
+        drawn = []
         for is_night, size, mean in (
-            (False, n_day, base),
-            (True, n_night, base + nz.off_shift_acceptance_delta),
+            (False, n_day, site_base),
+            (True, n_night, site_base + nz.off_shift_acceptance_delta),
         ):
             propensity = _beta_mean(rng, np.full(size, mean), nz.clinician_concentration)
             activity = np.exp(0.5 * rng.standard_normal(size))
             mask = (site == s) & (night == is_night)
             picks = rng.choice(size, size=int(mask.sum()), p=activity / activity.sum())
             out[mask] = propensity[picks]
+            drawn.append((propensity, activity))
+        night_share = (nz.day_shift_night_staff_share, nz.off_shift_night_staff_share)
+        pools.append(Pool(drawn[0], drawn[1], night_share))
     return out
 
 
 def draw_feature(spec: ScenarioSpec, feat: FeatureSpec, rng: np.random.Generator) -> FeatureDraw:
     """Draw every suggestion of one feature with its outcome and feedback."""
-    t, site, off_shift = _volumes(spec, feat, rng)
+    t, site, off_shift, rates = _volumes(spec, feat, rng)
     n = t.size
     sites = list(feat.sites)
     versions = list(feat.model_versions)
     vshare = np.array(list(feat.model_versions.values()))
     version = rng.choice(len(versions), size=n, p=vshare / vshare.sum())
-    acc = _clinician_propensity(spec, feat, rng, site, off_shift)
+    pools: list[Pool] = []
+    acc = _clinician_propensity(spec, feat, rng, site, off_shift, pools)
     care_names = list(feat.care_settings)
     cp = np.array(list(feat.care_settings.values()))
     care = rng.choice(len(care_names), size=n, p=cp / cp.sum())
@@ -212,6 +276,7 @@ def draw_feature(spec: ScenarioSpec, feat: FeatureSpec, rng: np.random.Generator
     score_b = np.full(n, feat.score.b if feat.score else 1.0)
     drifts: list[tuple[InputDrift, np.ndarray]] = []
     silenced: list[tuple[np.ndarray, float, float]] = []
+    dropped: np.ndarray | None = None
     horizon = spec.days * 86400.0
 
     degradations = [d for d in spec.degradations if d.feature == feat.name]
@@ -255,6 +320,8 @@ def draw_feature(spec: ScenarioSpec, feat: FeatureSpec, rng: np.random.Generator
         mask = _window(spec, d, t)
         if d.site != "*":
             mask &= site == sites.index(d.site)
+        if d.sites is not None:
+            mask &= np.isin(site, [sites.index(s) for s in d.sites])
         if d.model_version != "*":
             mask &= version == versions.index(d.model_version)
         if isinstance(d, RateShift):
@@ -270,10 +337,23 @@ def draw_feature(spec: ScenarioSpec, feat: FeatureSpec, rng: np.random.Generator
             flag_p[mask] = d.flag_probability
         elif isinstance(d, ResponseDrop):
             no_resp[mask] = d.no_response
+        elif isinstance(d, BurdenShift):
+            b_mean[mask] = d.correction_burden.mean
+            b_conc[mask] = d.correction_burden.concentration
+        elif isinstance(d, DecisionTimeShift):
+            dt_med[mask] = d.decision_time.median
+            dt_sig[mask] = d.decision_time.sigma
+        elif isinstance(d, VolumeLoss):
+            # its own generator: the main one's sequence stays what it was without it
+            lost = np.random.default_rng([spec.seed, 3, zlib.crc32(d.id.encode())]).random(n)
+            lost = mask & (lost < d.fraction)
+            dropped = lost if dropped is None else dropped | lost
         elif isinstance(d, Silence):
             series = np.ones(n, dtype=bool)
             if d.site != "*":
                 series &= site == sites.index(d.site)
+            if d.sites is not None:
+                series &= np.isin(site, [sites.index(s) for s in d.sites])
             if d.model_version != "*":
                 series &= version == versions.index(d.model_version)
             end = horizon if d.end is None else seconds_since_start(spec, d.end)
@@ -312,6 +392,9 @@ def draw_feature(spec: ScenarioSpec, feat: FeatureSpec, rng: np.random.Generator
         category=np.zeros(n, dtype=np.int64),
         reason=reason,
         silenced=silenced,
+        dropped=dropped,
+        rates=rates,
+        pools=pools,
     )
     if feat.draft_length is not None:
         dl = feat.draft_length

@@ -20,7 +20,9 @@ import numpy as np
 
 from monitor.simulate.generator import OUTCOMES, FeatureDraw, draw_scenario
 from monitor.simulate.spec import (
+    BurdenShift,
     CategoricalInput,
+    DecisionTimeShift,
     FlagSpike,
     Gradual,
     InputDrift,
@@ -30,8 +32,10 @@ from monitor.simulate.spec import (
     ScenarioSpec,
     ScoreShift,
     Silence,
+    VolumeLoss,
     _Degradation,
 )
+from monitor.simulate.truth_params import oracle_params
 
 MALFORMED_KINDS: tuple[str, ...] = (
     "invalid_json",
@@ -99,6 +103,10 @@ def _feature_events(
         lost_s |= series & (draw.t >= start) & (draw.t < end)
         lost_o |= series & (draw.t_out >= start) & (draw.t_out < end)
         lost_f |= series & (draw.t_fb >= start) & (draw.t_fb < end)
+    if draw.dropped is not None:  # volume loss: the whole suggestion never arrives
+        lost_s |= draw.dropped
+        lost_o |= draw.dropped
+        lost_f |= draw.dropped
     keep_s = ~lost_s
     keep_o = draw.responded & (draw.t_out < horizon) & ~lost_o
     keep_f = draw.flagged & (draw.t_fb < horizon) & ~lost_f
@@ -215,7 +223,13 @@ def _malformed(kind: str, template: dict[str, Any], serial: int, rng: np.random.
 
 
 def _signals(d: _Degradation) -> list[str]:
-    local = [] if d.site == "*" else ["site_outlier"]
+    local = [] if d.site == "*" and d.sites is None else ["site_outlier"]
+    if isinstance(d, BurdenShift):
+        return ["correction_burden"]
+    if isinstance(d, DecisionTimeShift):
+        return ["decision_time"]
+    if isinstance(d, VolumeLoss):
+        return ["no_data"]
     if isinstance(d, RateShift | Gradual):
         return ["acceptance_rate", *local]
     if isinstance(d, ScoreShift):
@@ -245,12 +259,14 @@ def _signals(d: _Degradation) -> list[str]:
     return signals
 
 
-_COMMON = {"id", "kind", "feature", "model_version", "site", "start", "end", "description"}
+_COMMON = {"id", "kind", "feature", "model_version", "site", "sites", "start", "end",
+           "description", "label", "magnitude"}  # fmt: skip
 
 
 def _describe(spec: ScenarioSpec, d: _Degradation) -> tuple[str, dict[str, Any]]:
     feat = spec.feature(d.feature)
-    where = f"{d.feature} v={d.model_version} site={d.site}"
+    site = d.site if d.sites is None else ",".join(d.sites)
+    where = f"{d.feature} v={d.model_version} site={site}"
     params = d.model_dump(mode="json", exclude=_COMMON, exclude_none=True)
     if isinstance(d, RateShift):
         text = f"acceptance {d.delta * 100:+.0f} points at {where}"
@@ -274,6 +290,16 @@ def _describe(spec: ScenarioSpec, d: _Degradation) -> tuple[str, dict[str, Any]]
         text = f"flag probability {feat.flag_probability:g} -> {d.flag_probability:g} at {where}"
     elif isinstance(d, ResponseDrop):
         text = f"no-response probability {feat.no_response:g} -> {d.no_response:g} at {where}"
+    elif isinstance(d, VolumeLoss):
+        text = f"{d.fraction:.0%} of the suggestions from {where} never arrive"
+    elif isinstance(d, BurdenShift):
+        before = feat.correction_burden.mean if feat.correction_burden else 0.0
+        text = f"correction burden {before:g} -> {d.correction_burden.mean:g} at {where}"
+    elif isinstance(d, DecisionTimeShift):
+        text = (
+            f"decision time median {feat.decision_time.median:g} s -> "
+            f"{d.decision_time.median:g} s at {where}"
+        )
     else:
         text = f"no events from {where}" + (" for good" if d.end is None else "")
     return d.description or text, params
@@ -336,12 +362,15 @@ def render(spec: ScenarioSpec) -> Stream:
     assert len(final) == total
 
     degradations = []
+    rollouts = []
+    by_feature = {draw.spec.name: draw for draw in draws}
     for d in spec.degradations:
         text, params = _describe(spec, d)
+        signals = _signals(d)
         entry: dict[str, Any] = {
             "id": d.id,
             "kind": d.kind,  # type: ignore[attr-defined]
-            "signals": _signals(d),
+            "signals": signals,
             "feature": d.feature,
             "model_version": d.model_version,
             "site": d.site,
@@ -354,7 +383,16 @@ def render(spec: ScenarioSpec) -> Stream:
             entry["input"] = d.input
         if isinstance(d, NewVersion):
             entry["replaces"] = d.replaces
-        degradations.append(entry)
+        if d.sites is not None:
+            entry["sites"] = list(d.sites)
+        if d.label is not None:
+            entry["class"] = d.label
+            entry["magnitude"] = d.magnitude
+            entry["oracle"] = oracle_params(spec, by_feature[d.feature], d)
+        if signals:
+            degradations.append(entry)
+        else:  # a rollout that changes nothing watched: context, not a degradation
+            rollouts.append(entry)
 
     responded = sum(int(d.responded.sum()) for d in draws)
     truth = {
@@ -373,6 +411,8 @@ def render(spec: ScenarioSpec) -> Stream:
         "malformed": malformed,
         "degradations": degradations,
     }
+    if rollouts:
+        truth["rollouts"] = rollouts
     return Stream(final, truth)
 
 

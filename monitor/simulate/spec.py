@@ -22,7 +22,7 @@ Examples
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -189,6 +189,10 @@ class FeatureSpec(_Model):
     hourly_profile: (
         Annotated[list[Annotated[float, Field(ge=0)]], Field(min_length=24, max_length=24)] | None
     ) = None
+    site_acceptance: dict[Slug, Delta] = Field(
+        default_factory=dict,
+        description="Site -> offset of its clinicians' base acceptance (site heterogeneity).",
+    )
 
     @field_validator("model_versions", "sites")
     @classmethod
@@ -220,10 +224,25 @@ class FeatureSpec(_Model):
             raise ValueError("correction_burden needs draft_length (burden is edits / length)")
         return self
 
+    @model_validator(mode="after")
+    def _site_offsets(self) -> FeatureSpec:
+        for site, offset in self.site_acceptance.items():
+            if site not in self.sites:
+                raise ValueError(f"site_acceptance: {site!r} is not one of the sites")
+            if not 0.0 < self.base_acceptance + offset < 1.0:
+                raise ValueError(
+                    f"site_acceptance.{site}: base acceptance + offset must be in (0, 1)"
+                )
+        return self
+
     @property
     def base_acceptance(self) -> float:
         """(accepted + edited) share among decided suggestions."""
         return round(self.outcomes.accepted + self.outcomes.edited, 12)
+
+    def site_base_acceptance(self, site: str) -> float:
+        """The base acceptance of one site's clinicians (base plus the site's offset)."""
+        return self.base_acceptance + self.site_acceptance.get(site, 0.0)
 
 
 class Nuisance(_Model):
@@ -239,6 +258,11 @@ class Nuisance(_Model):
     weekend_factor: Annotated[float, Field(ge=0, le=2)] = 0.4
     daily_noise: Annotated[float, Field(ge=0, le=1)] = 0.08
     clinicians_per_site: Annotated[int, Field(ge=1, le=10_000)] = 40
+    suggestions_per_clinician: Positive | None = Field(
+        default=None,
+        description="When set, a site has weekday volume / this many clinicians (at least 2), "
+        "instead of clinicians_per_site: a 20-a-day clinic has a handful, a hospital hundreds.",
+    )
     clinician_concentration: Positive = 40.0
     night_staff_fraction: Annotated[float, Field(gt=0, lt=1)] = 0.3
     off_shift_acceptance_delta: Delta = -0.05
@@ -252,22 +276,48 @@ class Nuisance(_Model):
     late_fraction: Probability = 0.05
     malformed_rate: Annotated[float, Field(ge=0, le=0.01)] = 2e-5
     min_malformed: Annotated[int, Field(ge=0)] = 3
+    holidays: list[date] = Field(
+        default_factory=list,
+        description="Local dates with weekend volume and weekend staffing (public holidays).",
+    )
 
 
 class _Degradation(_Model):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     id: Slug
     feature: Slug
     model_version: SlugOrAll = "*"
     site: SlugOrAll = "*"
+    sites: Annotated[list[Slug], Field(min_length=1)] | None = Field(
+        default=None, description="A subset of sites (instead of one ``site``)."
+    )
     start: AwareDatetime
     end: AwareDatetime | None = None
     description: str | None = None
+    label: Slug | None = Field(
+        default=None,
+        alias="class",
+        description="Class of the degradation (the scenario family's); truth.json then "
+        "also carries its magnitude and the oracle's parameters.",
+    )
+    magnitude: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = Field(
+        default=None, description="Size in units of the signal's minimum effect (family)."
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> _Degradation:
         if self.end is not None and self.end <= self.start:
             raise ValueError("end must be after start")
+        if self.sites is not None and self.site != "*":
+            raise ValueError("give either site or sites, not both")
         return self
+
+    def site_list(self, all_sites: list[str]) -> list[str]:
+        """The sites this degradation touches."""
+        if self.sites is not None:
+            return list(self.sites)
+        return list(all_sites) if self.site == "*" else [self.site]
 
 
 class RateShift(_Degradation):
@@ -364,8 +414,40 @@ class ResponseDrop(_Degradation):
     no_response: Probability
 
 
+class VolumeLoss(_Degradation):
+    """A ``fraction`` of the suggestions (with their outcomes and feedback) never arrives:
+    a bridge that drops part of a clinic's traffic."""
+
+    kind: Literal["volume_loss"]
+    fraction: Annotated[float, Field(gt=0.0, le=1.0)]
+
+
+class BurdenShift(_Degradation):
+    """The correction burden of edited drafts is drawn from ``correction_burden``."""
+
+    kind: Literal["burden_shift"]
+    correction_burden: BetaMean
+
+
+class DecisionTimeShift(_Degradation):
+    """Decision times are drawn from ``decision_time``."""
+
+    kind: Literal["decision_time_shift"]
+    decision_time: LogNormal
+
+
 Degradation = Annotated[
-    RateShift | Gradual | NewVersion | ScoreShift | InputDrift | FlagSpike | Silence | ResponseDrop,
+    RateShift
+    | Gradual
+    | NewVersion
+    | ScoreShift
+    | InputDrift
+    | FlagSpike
+    | Silence
+    | ResponseDrop
+    | VolumeLoss
+    | BurdenShift
+    | DecisionTimeShift,
     Field(discriminator="kind"),
 ]
 
@@ -411,10 +493,17 @@ class ScenarioSpec(_Model):
                 continue
             if d.site != "*" and d.site not in feat.sites:
                 errors.append(f"{where}.site: {d.site!r} is not a site of {d.feature}")
+            for s in d.sites or []:
+                if s not in feat.sites:
+                    errors.append(f"{where}.sites: {s!r} is not a site of {d.feature}")
+            if isinstance(d, BurdenShift) and feat.correction_burden is None:
+                errors.append(f"{where}: {d.feature} has no correction_burden to shift")
             assert d.start is not None
             if not (self.start <= d.start < self.end):
                 errors.append(f"{where}.start: {d.start.isoformat()} is outside the scenario")
             if isinstance(d, NewVersion):
+                if d.sites is not None:
+                    errors.append(f"{where}.sites: a rollout is scoped by its phases' sites")
                 if d.model_version in feat.model_versions:
                     errors.append(f"{where}.model_version: {d.model_version!r} already exists")
                 if d.replaces not in feat.model_versions:
