@@ -388,7 +388,7 @@ def feature_drilldown() -> db.Dashboard:
             "Acceptance by version: now, baseline, level of concern",
             levels("acceptance_rate", "model_version", f'{f}, {v}, role="version"'),
             "percentunit",
-            "A new version starts from the baseline of the version it replaces.",
+            "A new version starts from the level of the version it replaces (its prior).",
         )
     ).with_panel(
         series(
@@ -417,6 +417,24 @@ def feature_drilldown() -> db.Dashboard:
             "short",
             "Distance to firing of every detector of the selected series and their rollups;"
             " an alert also needs the detector's gates (minimum effect, enough data).",
+            width=24,
+            minimum=0,
+        )
+    )
+    board = board.with_panel(
+        series(
+            "What each series can see: detectable change within a day, in minimum effects",
+            [
+                (
+                    "max without (instance) (vitals_detectable_effect_ratio"
+                    f'{{{f}, model_version=~"$model_version|\\\\*", site=~"$site|\\\\*"}})',
+                    "{{signal}} {{input}} {{model_version}}/{{site}}",
+                )
+            ],
+            "short",
+            "The smallest change each detector could alarm on had it begun a day ago, over"
+            " its minimum effect: 1 sees the minimum effect within a day; above 2 the row"
+            " still learns (a small site borrows its prior from its peers).",
             width=24,
             minimum=0,
         )
