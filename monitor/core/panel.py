@@ -858,7 +858,7 @@ class FeaturePanel:
                     r.firing,
                     r.since,
                     r.fired,
-                ]  # fmt: skip
+                ]
                 for r in self.rows
             ],
             "data": {f: _pack(a) for f, a in self._data.items()},
