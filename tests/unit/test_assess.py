@@ -41,7 +41,8 @@ def test_replay_counts_match_the_sample_truth() -> None:
 def small_break(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = load_scenario(ROOT / "seeds" / "config-break.yaml")
     data = spec.model_dump(mode="json")
-    data["volume_scale"] = 0.5
+    data["volume_scale"] = 0.4
+    data["days"] = 18  # the break begins on day 15.6
     out = tmp_path_factory.mktemp("break")
     simulate(parse_scenario(data, "test"), out)
     return out
@@ -76,7 +77,7 @@ def test_snapshot_restore_gives_identical_alerts(small_break: Path) -> None:
     firing = [a for a in straight.alerts if a.state == "firing"]
     assert any(a.signal == "acceptance_rate" and a.site == "riverside" for a in firing)
     n = sum(1 for _ in read_lines(events))
-    for cut in (n // 3, (2 * n) // 3):
+    for cut in (n // 2, (9 * n) // 10):  # before the break, and after it began
         assert _run_split(events, cut) == straight.alerts
 
 
