@@ -126,6 +126,26 @@ def _unpack(v: list[Any]) -> np.ndarray:
     return np.frombuffer(base64.b64decode(data), dtype="<f8").reshape(shape).copy()
 
 
+def pearson_dispersion(n: np.ndarray, x: np.ndarray, min_buckets: int = 8) -> np.ndarray:
+    """Per row, the Pearson over-dispersion of bucket counts ``x`` of ``n`` trials about
+    the row's pooled rate: ``X^2 / (buckets - 1)``, at least 1 (1 with fewer than
+    ``min_buckets`` buckets holding trials).
+
+    >>> n = np.full((1, 40), 50.0)
+    >>> x = np.tile([5.0, 15.0], 20)[None, :]  # far more spread than Binomial(50, 0.2)
+    >>> round(float(pearson_dispersion(n, x)[0]), 2)  # (5 - 10)^2 / 8, times 40 / 39
+    3.21
+    """
+    tot_n, tot_x = n.sum(axis=1), x.sum(axis=1)
+    p = np.divide(tot_x, tot_n, out=np.zeros_like(tot_n), where=tot_n > 0)[:, None]
+    var = n * p * (1.0 - p)
+    used = (n > 0) & (var > 0)
+    dev = np.divide((x - n * p) ** 2, var, out=np.zeros_like(n), where=used)
+    df = used.sum(axis=1) - 1
+    phi = np.divide(dev.sum(axis=1), df, out=np.ones(len(n)), where=df > 0)
+    return np.where(df + 1 >= min_buckets, np.maximum(phi, 1.0), 1.0)
+
+
 def _finite(x: float) -> float:
     return round(x, 6) if math.isfinite(x) else 0.0
 
@@ -546,6 +566,7 @@ class FeaturePanel:
             "min_after_seconds": np.array([p.min_after_seconds for p in ps]),
             "z": np.array([p.z for p in ps]),
             "z_resolve": np.array([p.z_resolve for p in ps]),
+            "overdispersed": np.array([p.overdispersed for p in ps], bool),
             "on": np.array([on for on, _ in settings], bool),
             "src": src,
             "version_prior": version_prior,
@@ -606,6 +627,9 @@ class FeaturePanel:
         last = np.searchsorted(starts, now - t["min_after_seconds"], side="right") - 1
         common = {"prior_n": prior_n, "min_after": t["min_after"], "last": last}
         if family == "rate":
+            if t["overdispersed"].any():  # quasi-binomial: counts scaled by 1 / phi
+                phi = np.where(t["overdispersed"], pearson_dispersion(d[:, :, 0], d[:, :, 1]), 1.0)
+                d = d / phi[:, None, None]
             scan = binomial_scan(
                 d[:, :, 0], d[:, :, 1], direction=np.where(t["direction"] == 0, -1.0,
                 t["direction"]), gate=gate, relative=t["relative"], prior_mean=prior_mean,

@@ -90,6 +90,10 @@ class ScanParams(DetectorParams):
     tau_floor: float = Field(0.02, gt=0.0)
     """Least between-site spread assumed (signal units, relative or SD units as
     ``min_effect``): bounds how much a short history trusts its peers."""
+    overdispersed: bool = False
+    """Rates only: divide the row's evidence by its Pearson over-dispersion across its
+    buckets (quasi-binomial), for counts that vary more than a binomial allows (bursts,
+    day-to-day volume noise: ``volume_share``)."""
 
     @model_validator(mode="after")
     def _check(self) -> ScanParams:
@@ -171,7 +175,7 @@ PANEL_SPECS: dict[str, PanelSpec] = {
         PanelSpec(
             "volume_share", "rate", frozenset({"site"}), "glr-share",
             {"direction": "down", "min_effect": 0.4, "relative": True, "tau_floor": 0.1,
-             "min_after_seconds": 4 * 3600.0},
+             "min_after_seconds": 4 * 3600.0, "overdispersed": True},
             calendar=False, alert_signal="no_data",
         ),
     )

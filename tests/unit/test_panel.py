@@ -7,6 +7,7 @@ import math
 import random
 from collections.abc import Callable, Iterator
 
+import numpy as np
 import pytest
 
 from monitor.core.config import MonitorConfig
@@ -191,3 +192,17 @@ def test_what_a_small_series_can_detect_is_said() -> None:
     big, tiny = views["acceptance_rate", "big"], views["acceptance_rate", "tiny"]
     assert big.detectable < 0.06 and not big.learning
     assert tiny.detectable > 0.2 and tiny.learning
+
+
+def test_pearson_dispersion_is_one_for_binomial_counts_and_grows_with_extra_spread() -> None:
+    from monitor.core.panel import pearson_dispersion
+
+    rng = np.random.default_rng(7)
+    n = rng.integers(20, 200, size=(4, 96)).astype(float)
+    binomial = rng.binomial(n.astype(int), 0.15).astype(float)
+    assert np.all(np.abs(pearson_dispersion(n, binomial) - 1.0) < 0.35)
+    # a share that wanders from day to day (beta-binomial): the evidence must shrink
+    p = rng.beta(6.0, 34.0, size=n.shape)
+    wandering = rng.binomial(n.astype(int), p).astype(float)
+    assert np.all(pearson_dispersion(n, wandering) > 2.0)
+    assert pearson_dispersion(n[:, :5], binomial[:, :5]).tolist() == [1.0] * 4  # too few
