@@ -27,7 +27,16 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # without pytest `pythonpath = ["."]`
     sys.path.insert(0, str(ROOT))
 
+from hypothesis import HealthCheck, settings  # noqa: E402
+
 from tools.kafka.broker import LocalKafka, wait_for_port  # noqa: E402
+
+# The suite must pass on a busy machine: generation speed and per-example time are
+# not what property tests assert, so neither the too_slow check nor a deadline applies.
+settings.register_profile(
+    "vitals", suppress_health_check=[HealthCheck.too_slow], deadline=None, print_blob=True
+)
+settings.load_profile("vitals")
 
 
 def _in_ci() -> bool:
