@@ -54,20 +54,19 @@ if ((system)); then
   fi
 fi
 
-# The panel's scans are a Rust extension (rust/, built by pip through setuptools-rust):
-# cargo from rustup lives in ~/.cargo/bin, which a non-login shell may not have on PATH.
-if ! command -v cargo >/dev/null 2>&1 && [[ -x $HOME/.cargo/bin/cargo ]]; then
-  export PATH="$HOME/.cargo/bin:$PATH"
-fi
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "bootstrap: cargo (Rust) is needed to build monitor/core/_scan: install it with rustup" >&2
-  exit 1
-fi
-
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null 2>&1 || PY=python3
 stamp=.venv/.installed-$(sha256sum requirements.lock pyproject.toml rust/Cargo.toml rust/Cargo.lock rust/src/*.rs | sha256sum | cut -c1-16)
 if [[ ! -f $stamp ]]; then
+  # The panel's scans are a Rust extension (rust/, built by pip through setuptools-rust):
+  # cargo from rustup lives in ~/.cargo/bin, which a non-login shell may not have on PATH.
+  if ! command -v cargo >/dev/null 2>&1 && [[ -x $HOME/.cargo/bin/cargo ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "bootstrap: cargo (Rust) is needed to build monitor/core/_scan: install it with rustup" >&2
+    exit 1
+  fi
   echo "bootstrap: creating .venv from requirements.lock"
   [[ -x .venv/bin/python ]] || "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.lock
