@@ -14,7 +14,7 @@ from monitor.replay import replay_file
 from monitor.scoring import load_truth
 from tests.browser import render
 
-INSENSITIVE = MonitorConfig(signals={"acceptance_rate": {"min_effect": 0.4}})  # gate 0.2 > 0.15
+INSENSITIVE = MonitorConfig(signals={"acceptance_rate": {"min_effect": 0.6}})  # gate 0.3 >> 0.15
 SLOW_TIMEOUT = MonitorConfig(resolver={"decision_timeout": 8 * 3600})
 
 
@@ -57,7 +57,7 @@ def test_compare_names_what_b_lost_and_its_delays(stream: Path) -> None:
 def test_compare_cli_and_report(stream: Path, tmp_path: Path) -> None:
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text("{}\n")
-    b.write_text("signals: {acceptance_rate: {min_effect: 0.4}}\n")
+    b.write_text("signals: {acceptance_rate: {min_effect: 0.6}}\n")
     report = tmp_path / "compare.html"
     args = ["compare", str(stream / "events.jsonl"), "--config", str(a), "--config", str(b),
             "--truth", str(stream / "truth.json"), "--report", str(report)]  # fmt: skip
