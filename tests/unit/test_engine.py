@@ -87,9 +87,7 @@ def test_two_sources_by_hand_give_what_the_engine_gives() -> None:
     """Stage 1 per "partition" (suggestion ids split in two), stage 2 fed each item for
     each rollup key as the worker does, the watermark advanced from both sources:
     the same alerts and series state as the one-process Engine."""
-    config = MonitorConfig.model_validate(
-        {"signals": {"acceptance_rate": {"warmup": 200, "batch_size": 40, "warmup_seconds": 0}}}
-    )
+    config = MonitorConfig()
     lines = [
         ln
         for i in range(1500)
