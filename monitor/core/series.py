@@ -266,10 +266,10 @@ class SeriesState:
 
     def _slot(self, slot: str, kind: type[_D], factory: DetectorFactory, x: Any) -> _D | None:
         """The detector in *slot*, created on first use (None: the signal is disabled).
-        A detector of another kind than its slot is fed as is a configuration error."""
+        A factory's detector that does not follow the slot's protocol is a TypeError."""
         det = self.detectors.get(slot, _NEW)
         if det is not _NEW:
-            return cast(_D | None, det)
+            return cast("_D | None", det)
         name, _, input_name = slot.partition(":")
         new = factory(name, self.key, input_name or None, x)
         if new is not None and not isinstance(new, kind):
@@ -349,7 +349,7 @@ class SeriesState:
     def site_outlier(self) -> CrossSectionalDetector | None:
         """The feature series' funnel of its sites (None: not yet assessed, disabled,
         or another role)."""
-        return cast(CrossSectionalDetector | None, self.detectors.get("site_outlier"))
+        return cast("CrossSectionalDetector | None", self.detectors.get("site_outlier"))
 
     # -- state ------------------------------------------------------------------------------
 
