@@ -13,15 +13,15 @@ from typing import Any, ClassVar
 
 from river import drift
 
-from monitor.core.detectors.base import Detector, DetectorParams
+from monitor.core.detectors.base import DetectorParams, ObservationDetector
 
 
 class RiverParams(DetectorParams):
     pass
 
 
-class RiverDetector(Detector):
-    """Adapter from a river drift detector to the Vitals detector protocol."""
+class RiverDetector(ObservationDetector):
+    """Adapter from a river drift detector to the Vitals observation detector."""
 
     params_model = RiverParams
     make: ClassVar[Any] = None
@@ -31,9 +31,7 @@ class RiverDetector(Detector):
         self._det = type(self).make()
         self._last = 0.0
 
-    def update(self, x: Any, t: float | None = None) -> bool:
-        if x is None:
-            return False
+    def update(self, x: float, t: float) -> bool:
         self._last = float(x)
         self._det.update(self._last)
         was = self._firing

@@ -37,7 +37,7 @@ from prometheus_client.registry import Collector
 
 from monitor.core.assessor import Assessor
 from monitor.core.contract import FeedbackCategory
-from monitor.core.detectors.base import Detector
+from monitor.core.detectors.base import CrossSectionalDetector, Detector
 from monitor.core.records import ALL, DetectorView
 from monitor.core.series import SeriesState
 
@@ -183,7 +183,7 @@ class MonitorCollector(Collector):
                 mean = state.rates()["decision_time"]
                 if mean is not None:
                     decision.add_metric([*state.key, state.role], mean)
-                funnel = state.detectors.get("site_outlier")
+                funnel = state.site_outlier()
                 if funnel is not None:
                     # the funnel's own statistic (largest |z| / limit) on the feature
                     # series, as the report's trace draws it; firing is per site
@@ -259,7 +259,7 @@ class MonitorCollector(Collector):
     @staticmethod
     def _sites(
         state: SeriesState,
-        det: Detector,
+        det: CrossSectionalDetector,
         base: dict[str, str],
         firing: _Family,
         since: _Family,
@@ -270,8 +270,8 @@ class MonitorCollector(Collector):
         site on the (feature, *, site) series, as the alert log reports it. Sites and
         outliers are checkpointed state; z-scores are recomputed at the next assessment
         (absent right after a restore)."""
-        z_scores: dict[str, float] = getattr(det, "z_scores", {})
-        outliers: dict[str, float] = getattr(det, "outliers", {})
+        z_scores = det.scores
+        outliers = det.outliers
         for site, (x, n) in sorted(state.sites.items()):
             lab = {**base, "site": site, "role": "site", "signal": "site_outlier"}
             firing.add(lab, 1.0 if site in outliers else 0.0)

@@ -15,7 +15,7 @@ from pathlib import Path
 from monitor.core.assessor import Assessor
 from monitor.core.config import MonitorConfig
 from monitor.core.contract import MAX_EVENT_BYTES
-from monitor.core.detectors.base import Detector
+from monitor.core.detectors.base import ObservationDetector
 from monitor.core.engine import Engine, HoldAndConfirm
 from monitor.core.records import Alert
 from monitor.core.resolver import Resolver
@@ -49,7 +49,7 @@ class Replay:
         config: MonitorConfig | None = None,
         *,
         on_alert: Callable[[Alert], None] | None = None,
-        override: tuple[type[Detector], frozenset[str]] | None = None,
+        override: tuple[type[ObservationDetector], frozenset[str]] | None = None,
         trace: Trace | None = None,
         resolver: Resolver | None = None,
         assessor: Assessor | None = None,
@@ -142,7 +142,7 @@ def replay_file(
     *,
     on_alert: Callable[[Alert], None] | None = None,
     on_progress: Callable[[int], None] | None = None,
-    override: tuple[type[Detector], frozenset[str]] | None = None,
+    override: tuple[type[ObservationDetector], frozenset[str]] | None = None,
     trace: Trace | None = None,
 ) -> tuple[Replay, ReplayResult]:
     engine = Replay(config, on_alert=on_alert, override=override, trace=trace)

@@ -50,7 +50,7 @@ from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 from monitor.core.config import MonitorConfig
-from monitor.core.detectors.base import Detector
+from monitor.core.detectors.base import Detector, ObservationDetector
 from monitor.core.panel import FeaturePanel
 from monitor.core.records import ALL, DECIDED, Alert, Flag, Resolution, SeriesKey, rollup_names
 from monitor.core.series import DETECTOR_CLASSES, SeriesState
@@ -80,7 +80,7 @@ class Assessor:
     config
         Monitor configuration (signal parameters, lineage, tick interval).
     override
-        (detector class, signals): run that class at defaults for those signals
+        (observation detector class, signals): run that class at defaults for those signals
         only, instead of the configured detectors (the river yardstick).
     baselines
         Shared store of frozen detector states, keyed ``"<series>|<slot>"``.
@@ -91,7 +91,7 @@ class Assessor:
         config: MonitorConfig | None = None,
         *,
         baselines: MutableMapping[str, Any] | None = None,
-        override: tuple[type[Detector], frozenset[str]] | None = None,
+        override: tuple[type[ObservationDetector], frozenset[str]] | None = None,
     ) -> None:
         self.config = config or MonitorConfig()
         self._override = override
@@ -336,8 +336,7 @@ class Assessor:
             slots.extend(
                 slot
                 for slot in state.created
-                # drift detectors keep no inheritable reference
-                if (det := dets.get(slot)) is not None and hasattr(type(det), "reference")
+                if (det := dets.get(slot)) is not None and det.learns_baseline
             )
             state.created.clear()
         if not slots:
@@ -347,7 +346,8 @@ class Assessor:
             det = dets.get(slot)
             if det is None:
                 continue
-            if det.reference is None:  # type: ignore[attr-defined]
+            status = det.baseline_status()
+            if status == "learning":
                 waiting.append(slot)
                 continue
             bkey = f"{skey}|{slot}"
@@ -355,7 +355,7 @@ class Assessor:
             # A stratum (weekends) may still learn its reference: such a baseline is
             # recorded now, marked provisional, so a new version inherits the weekday
             # reference; it is recorded again, final, once the stratum is learned.
-            provisional = bool(getattr(det, "learning", False))
+            provisional = status == "provisional"
             if provisional:
                 waiting.append(slot)
             if saved is not None and (provisional or len(saved) == 2):

@@ -15,13 +15,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from monitor.core.config import MonitorConfig
-from monitor.core.detectors.base import Detector
+from monitor.core.detectors.base import (
+    ClockDetector,
+    CrossSectionalDetector,
+    Detector,
+    ObservationDetector,
+)
 from monitor.core.panel import FeaturePanel
 from monitor.core.records import (
     ACCEPTED,
+    ALL,
     DECIDED,
     Alert,
     DetectorView,
@@ -61,6 +67,7 @@ _NEW = object()
 
 DetectorFactory = Callable[[str, SeriesKey, str | None, Any], Detector | None]
 """(signal, key, input name, first value) -> a new detector, or None when disabled."""
+_D = TypeVar("_D", bound=Detector)
 
 
 class SeriesState:
@@ -224,30 +231,17 @@ class SeriesState:
         self, at: float, factory: DetectorFactory, interval: float, half_life: float
     ) -> list[Alert]:
         slot = "site_outlier"
-        if slot not in self.detectors:
-            self.detectors[slot] = factory(slot, self.key, None, None)
-        det = self.detectors[slot]
+        det = self._slot(slot, CrossSectionalDetector, factory, None)
         alerts: list[Alert] = []
-        if det is not None:
-            counts = {s: (v[0], v[1]) for s, v in self.sites.items()}
-            if det.update(counts):
-                f = self.key.feature
-                for site, state, _z in det.changes:  # type: ignore[attr-defined]
-                    self._since(f"{slot}:{site}", state == "firing", at)
-                    x, n = counts[site]
-                    alerts.append(
-                        Alert(
-                            at,
-                            state,
-                            slot,
-                            f,
-                            "*",
-                            site,
-                            round(x / n, 6),
-                            round(det.value, 6),
-                            det.name,
-                        )
-                    )
+        if det is not None and det.assess({s: (v[0], v[1]) for s, v in self.sites.items()}):
+            f = self.key.feature
+            for site, state, _z in det.changes:
+                self._since(f"{slot}:{site}", state == "firing", at)
+                fig = det.unit_figures(site)
+                alerts.append(
+                    Alert(at, state, slot, f, ALL, site, _finite(fig.value),
+                          _finite(fig.threshold), det.name)
+                )  # fmt: skip
         decay = 0.5 ** (interval / half_life)
         for v in self.sites.values():
             v[0] *= decay
@@ -258,34 +252,38 @@ class SeriesState:
         self, slot: str, x: Any, at: float, factory: DetectorFactory, alerts: list[Alert]
     ) -> None:
         """Update the detector in *slot* (``signal`` or ``input_drift:<name>``) with *x*."""
-        det = self.detectors.get(slot, _NEW)
-        if det is _NEW:
-            det = self._create(slot, factory, x)
+        det = self._slot(slot, ObservationDetector, factory, x)
         if det is not None and det.update(x, at):
             alerts.append(self._alert_for(slot, det, at))
 
     def _feed_silence(
         self, count: int, at: float, factory: DetectorFactory, alerts: list[Alert]
     ) -> None:
-        """no_data: the silence detector takes (event time, count)."""
-        det = self.detectors.get("no_data", _NEW)
-        if det is _NEW:
-            det = self._create("no_data", factory, count)
-        if det is not None and det.update(at, count):
+        """no_data: the silence detector takes *count* events (0: a clock tick) at *at*."""
+        det = self._slot("no_data", ClockDetector, factory, count)
+        if det is not None and det.tick(at, count):
             alerts.append(self.alert("no_data", det, at, None))
 
-    def _create(self, slot: str, factory: DetectorFactory, x: Any) -> Detector | None:
+    def _slot(self, slot: str, kind: type[_D], factory: DetectorFactory, x: Any) -> _D | None:
+        """The detector in *slot*, created on first use (None: the signal is disabled).
+        A factory's detector that does not follow the slot's protocol is a TypeError."""
+        det = self.detectors.get(slot, _NEW)
+        if det is not _NEW:
+            return cast("_D | None", det)
         name, _, input_name = slot.partition(":")
-        det = self.detectors[slot] = factory(name, self.key, input_name or None, x)
+        new = factory(name, self.key, input_name or None, x)
+        if new is not None and not isinstance(new, kind):
+            raise TypeError(f"{slot} needs a {kind.__name__}, not {type(new).__name__}")
+        self.detectors[slot] = new
         self.created.append(slot)
-        return det
+        return new
 
     def _alert_for(self, slot: str, det: Detector, at: float) -> Alert:
         name, _, input_name = slot.partition(":")
         return self.alert(name, det, at, input_name or None)
 
     def alert(self, signal: str, det: Detector, at: float, input_name: str | None) -> Alert:
-        value, threshold = alert_figures(signal, det)
+        value, threshold = alert_figures(det)
         self._since(signal if input_name is None else f"{signal}:{input_name}", det.firing, at)
         f, v, s = self.key
         return Alert(
@@ -333,13 +331,11 @@ class SeriesState:
             if det is None:
                 continue
             signal, _, input_name = slot.partition(":")
-            _value, threshold = alert_figures(signal, det)
-            reference = getattr(det, "reference", None)
+            fig = det.figures()
             out.append(DetectorView(
                 slot, signal, input_name or None, f, v, s, det.name, det.firing,
                 float(det.statistic), float(det.threshold), float(det.value),
-                math.nan if reference is None else float(reference),
-                threshold if getattr(det, "bound", None) is not None else math.nan,
+                float(fig.reference), float(fig.concern),
                 self.since.get(slot) if det.firing else None,
                 fired=self.since.get(slot) if det.firing else None,
             ))  # fmt: skip
@@ -349,6 +345,11 @@ class SeriesState:
 
     def firing(self) -> list[DetectorView]:
         return [v for v in self.views() if v.firing]
+
+    def site_outlier(self) -> CrossSectionalDetector | None:
+        """The feature series' funnel of its sites (None: not yet assessed, disabled,
+        or another role)."""
+        return cast("CrossSectionalDetector | None", self.detectors.get("site_outlier"))
 
     # -- state ------------------------------------------------------------------------------
 
@@ -400,17 +401,11 @@ DETECTOR_CLASSES: dict[str, type[Detector]] = {
 }
 
 
-def alert_figures(signal: str, det: Detector) -> tuple[float, float]:
-    """(value, threshold) for the alert log, in the signal's own units where possible.
-
-    Rates and means report the recent level against the reference shifted by
-    the minimum effect (the level of concern); distribution and outlier
-    detectors report their statistic against its threshold.
-    """
-    bound = getattr(det, "bound", None)
-    if bound is not None:
-        return _finite(det.value), _finite(bound)
-    return _finite(det.statistic), _finite(det.threshold)
+def alert_figures(det: Detector) -> tuple[float, float]:
+    """(value, threshold) for the alert log, as the detector reports them
+    (:meth:`~monitor.core.detectors.base.Detector.figures`), rounded; 0 if not finite."""
+    fig = det.figures()
+    return _finite(fig.value), _finite(fig.threshold)
 
 
 def _finite(x: float) -> float:

@@ -24,13 +24,13 @@ def test_quiet_on_overdispersed_sites() -> None:
     alarms = 0
     for _ in range(200):
         det = FunnelOutlier()
-        det.update(sites(rng, 30, 0.02))
+        det.assess(sites(rng, 30, 0.02))
         alarms += len(det.outliers)
         assert det.phi >= 1.0
     plain = 0
     for _ in range(200):
         det = FunnelOutlier(overdispersion="none")
-        det.update(sites(rng, 30, 0.02))
+        det.assess(sites(rng, 30, 0.02))
         plain += len(det.outliers)
     # 6000 site evaluations at one-sided 0.1% limits: ~6 expected with a known tau^2;
     # estimating it from 30 winsorized sites costs some (measured ~27).
@@ -38,7 +38,7 @@ def test_quiet_on_overdispersed_sites() -> None:
     mult = 0
     for _ in range(200):
         det = FunnelOutlier(overdispersion="multiplicative")
-        det.update(sites(rng, 30, 0.02))
+        det.assess(sites(rng, 30, 0.02))
         mult += len(det.outliers)
     assert mult < plain  # multiplicative helps, but is misspecified for mixed volumes
 
@@ -48,11 +48,11 @@ def test_flags_bad_site_and_resolves() -> None:
     counts = sites(rng, 20, 0.01)
     counts["bad"] = (300, 1000)  # 0.30 vs ~0.60
     det = FunnelOutlier()
-    assert det.update(counts)
+    assert det.assess(counts)
     assert set(det.outliers) == {"bad"} and det.firing
     assert det.statistic >= det.threshold
     counts["bad"] = (590, 1000)
-    assert det.update(counts)
+    assert det.assess(counts)
     assert det.changes == [("bad", "resolved", pytest.approx(det.z_scores["bad"]))]
     assert not det.firing
 
@@ -62,7 +62,7 @@ def test_min_effect_and_min_n() -> None:
     counts["big"] = (58_800, 100_000)  # z ~ -7.7 but only 1.2 points below
     counts["tiny"] = (2, 20)
     det = FunnelOutlier(phi=1.0)
-    det.update(counts)
+    det.assess(counts)
     assert det.outliers == {}
 
 
@@ -71,19 +71,19 @@ def test_additive_mode_and_direction() -> None:
     counts = sites(rng, 25, 0.03)
     counts["high"] = (950, 1000)
     down = FunnelOutlier()
-    down.update(counts)
+    down.assess(counts)
     assert "high" not in down.outliers and down.tau2 > 0
     both = FunnelOutlier(direction="both")
-    both.update(counts)
+    both.assess(counts)
     assert "high" in both.outliers
 
 
 def test_site_leaving_resolves() -> None:
     det = FunnelOutlier(phi=1.0)
     base = {f"s{i}": (600, 1000) for i in range(8)}
-    det.update({**base, "bad": (300, 1000)})
+    det.assess({**base, "bad": (300, 1000)})
     assert det.firing
-    assert det.update(base) and not det.firing
+    assert det.assess(base) and not det.firing
 
 
 @pytest.mark.parametrize("kwargs", [{"z": 0}, {"z": 2, "z_resolve": 3}, {"min_sites": 1},
@@ -99,7 +99,7 @@ def test_an_outlier_does_not_widen_its_own_limits() -> None:
     det = FunnelOutlier(min_sites=3)
     counts = {f"s{i}": (600 + 5 * i, 1000) for i in range(4)}
     counts["bad"] = (430, 1000)
-    assert det.update(counts)
+    assert det.assess(counts)
     assert [(s, state) for s, state, _ in det.changes] == [("bad", "firing")]
     assert det.centres["bad"] == pytest.approx((600 + 605 + 610 + 615) / 4000)
     # the others are compared with a centre that includes the bad site, and stay in

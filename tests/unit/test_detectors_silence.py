@@ -38,9 +38,9 @@ def simulate(
             k = rng.poisson(rate(t) / 12)
             if outage and outage[0] <= t < outage[1]:
                 k = 0
-            if k and det.update(t + 1, int(k)):
+            if k and det.tick(t + 1, int(k)):
                 events.append((t, det.firing))
-            if det.update(t + 300, 0):
+            if det.tick(t + 300, 0):
                 events.append((t + 300, det.firing))
     return events
 
@@ -78,8 +78,8 @@ def test_outage_at_night_is_not_flagged_but_morning_is() -> None:
 def test_no_alarm_before_warmup() -> None:
     det = SilenceDetector()
     for m in range(0, 24 * 60):
-        det.update(MONDAY + 60 * m, 10)
-    assert det.update(MONDAY + 86400 * 2, 0) is False
+        det.tick(MONDAY + 60 * m, 10)
+    assert det.tick(MONDAY + 86400 * 2, 0) is False
 
 
 @pytest.mark.parametrize("kwargs", [{"p_alarm": 0.0}, {"alpha": 0}, {"volume_margin": 2.0},

@@ -35,7 +35,12 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from monitor.core.detectors.base import Detector, DetectorParams
+from monitor.core.detectors.base import (
+    AlertFigures,
+    CrossSectionalDetector,
+    DetectorParams,
+    UnitChange,
+)
 
 __all__ = ["FunnelOutlier", "FunnelParams"]
 
@@ -66,23 +71,25 @@ class FunnelParams(DetectorParams):
         return self
 
 
-class FunnelOutlier(Detector):
+class FunnelOutlier(CrossSectionalDetector):
     """Funnel-plot outlier sites with hysteresis.
 
-    Call ``update(counts, p=None)`` at each evaluation (e.g. every minute of
+    Call ``assess(counts, p=None)`` at each evaluation (e.g. every minute of
     event time) with ``{site: (successes, n)}`` over the recent window; returns
     True when the set of outlying sites changed. Then read ``changes`` (this
-    update's ``(site, "firing" | "resolved", z)``), ``outliers`` (site -> z of
-    the sites currently out), ``z_scores`` (all sites). ``firing`` is True while
-    any site is out; ``statistic`` is the largest |z| in the watched direction,
-    ``threshold`` the limit ``z``, ``value`` the feature-wide rate.
+    assessment's ``(site, "firing" | "resolved", z)``), ``outliers`` (site -> z of
+    the sites currently out), ``scores`` (site -> z of all sites) and
+    ``unit_figures(site)`` (the site's rate against the feature-wide rate).
+    ``firing`` is True while any site is out; ``statistic`` is the largest |z| in
+    the watched direction, ``threshold`` the limit ``z``, ``value`` the feature-wide
+    rate.
 
     Examples
     --------
     >>> det = FunnelOutlier()
     >>> counts = {f"s{i}": (600 + 7 * (i % 3), 1000) for i in range(10)}
     >>> counts["bad"] = (450, 1000)
-    >>> det.update(counts)
+    >>> det.assess(counts)
     True
     >>> det.changes[0][:2], round(det.outliers["bad"], 1) <= -3.09
     (('bad', 'firing'), True)
@@ -101,10 +108,10 @@ class FunnelOutlier(Detector):
         self._phi = 1.0
         self._tau2 = 0.0
         self._stat = 0.0
+        self._rates: dict[str, float] = {}
         self.z_scores: dict[str, float] = {}
         self.centres: dict[str, float] = {}
         """Site -> the rate it is compared with: the other sites' pooled rate."""
-        self.changes: list[tuple[str, str, float]] = []
 
     def _restored(self) -> None:
         self._out = dict(self._out)
@@ -116,10 +123,11 @@ class FunnelOutlier(Detector):
         lo, hi = srt[k], srt[n - 1 - k]
         return sum(min(max(z, lo), hi) ** 2 for z in srt) / n
 
-    def update(self, counts: Mapping[str, tuple[float, float]], p: float | None = None) -> bool:
+    def assess(self, counts: Mapping[str, tuple[float, float]], p: float | None = None) -> bool:
         """Evaluate all sites; True when any site starts or stops being an outlier."""
         par = self.params
         sites = {s: (float(x), float(n)) for s, (x, n) in counts.items() if n > 0}
+        self._rates = {s: x / n for s, (x, n) in sites.items()}
         tot_x = sum(x for x, _ in sites.values())
         tot_n = sum(n for _, n in sites.values())
         self._p = p if p is not None else (tot_x / tot_n if tot_n else 0.0)
@@ -156,15 +164,15 @@ class FunnelOutlier(Detector):
             if s in self._out:
                 if zd < par.z_resolve or diff < 0.5 * par.min_effect:
                     del self._out[s]
-                    self.changes.append((s, "resolved", z))
+                    self.changes.append(UnitChange(s, "resolved", z))
                 else:
                     self._out[s] = z
             elif zd >= par.z and diff >= par.min_effect and n >= par.min_n:
                 self._out[s] = z
-                self.changes.append((s, "firing", z))
+                self.changes.append(UnitChange(s, "firing", z))
         for s in [s for s in self._out if s not in self.z_scores]:  # site left the window
             z = self._out.pop(s)
-            self.changes.append((s, "resolved", z))
+            self.changes.append(UnitChange(s, "resolved", z))
         self._stat = stat
         self._firing = bool(self._out)
         return bool(self.changes)
@@ -194,6 +202,16 @@ class FunnelOutlier(Detector):
     def outliers(self) -> dict[str, float]:
         """Sites currently outside the limits, with their adjusted z-score."""
         return dict(self._out)
+
+    @property
+    def scores(self) -> dict[str, float]:
+        """Every site's adjusted z-score at the last assessment."""
+        return dict(self.z_scores)
+
+    def unit_figures(self, unit: str) -> AlertFigures:
+        """The site's rate at the last assessment (NaN: it had no observations) against
+        the feature-wide rate."""
+        return AlertFigures(self._rates.get(unit, math.nan), self._p)
 
     @property
     def statistic(self) -> float:

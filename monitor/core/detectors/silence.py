@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
-from monitor.core.detectors.base import Detector, LocalTimeParams
+from monitor.core.detectors.base import ClockDetector, LocalTimeParams
 from monitor.core.durations import Seconds
 from monitor.core.timezones import local_date
 
@@ -56,11 +56,11 @@ class SilenceParams(LocalTimeParams):
     """Hours of history before the detector may fire."""
 
 
-class SilenceDetector(Detector):
+class SilenceDetector(ClockDetector):
     """Implausible silence given the learned hour-of-week volume profile.
 
-    Call ``update(t, count)``: with ``count >= 1`` for events at event time
-    ``t`` (epoch seconds), with ``count=0`` on each clock tick (watermark
+    Call ``tick(t, events)``: with ``events >= 1`` for events at event time
+    ``t`` (epoch seconds), with ``events=0`` on each clock tick (watermark
     advance). Returns True when ``firing`` changes (it fires only on ticks or
     events, resolves on the next event). ``statistic`` is ``Lambda`` (expected
     events in the gap, = -ln P(silence)), ``threshold`` is ``-ln(p_alarm)``,
@@ -71,11 +71,11 @@ class SilenceDetector(Detector):
     >>> det = SilenceDetector()
     >>> t0 = 1_700_000_000.0 - 1_700_000_000.0 % 3600
     >>> for minute in range(2 * 7 * 24 * 60):          # two weeks, 10 events a minute
-    ...     _ = det.update(t0 + 60 * minute, 10)
+    ...     _ = det.tick(t0 + 60 * minute, 10)
     >>> last = t0 + 60 * (2 * 7 * 24 * 60 - 1)
-    >>> det.update(last + 600, 0), det.update(last + 1800, 0)
+    >>> det.tick(last + 600), det.tick(last + 1800)
     (False, True)
-    >>> det.update(last + 1900, 1), det.firing
+    >>> det.tick(last + 1900, 1), det.firing
     (True, False)
     """
 
@@ -151,18 +151,18 @@ class SilenceDetector(Detector):
         self._lam += lam * self.params.volume_margin
         self._tick = upto
 
-    def update(self, t: float, count: int = 0) -> bool:
-        """Events (``count > 0``) or a clock tick (``count == 0``) at time ``t``."""
+    def tick(self, t: float, events: int = 0) -> bool:
+        """Events (``events > 0``) or a clock tick (``events == 0``) at time ``t``."""
         t = float(t)
         if self._tick is not None and t < self._tick:
-            if count > 0:  # late event: count it, it ends any alarm
-                self._count += count if self._hour is not None else 0
+            if events > 0:  # late event: count it, it ends any alarm
+                self._count += events if self._hour is not None else 0
                 return self._resume(self._tick)
             return False
         self._roll(int(t // 3600))
         self._integrate(t)
-        if count > 0:
-            self._count += count
+        if events > 0:
+            self._count += events
             return self._resume(t)
         if self._tick is None:
             self._tick = t
