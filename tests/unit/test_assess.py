@@ -41,8 +41,8 @@ def test_replay_counts_match_the_sample_truth() -> None:
 def small_break(tmp_path_factory: pytest.TempPathFactory) -> Path:
     spec = load_scenario(ROOT / "seeds" / "config-break.yaml")
     data = spec.model_dump(mode="json")
-    data["volume_scale"] = 0.4
-    data["days"] = 18  # the break begins on day 15.6
+    data["volume_scale"] = 0.5
+    data["days"] = 21  # the break begins on day 15.6
     out = tmp_path_factory.mktemp("break")
     simulate(parse_scenario(data, "test"), out)
     return out

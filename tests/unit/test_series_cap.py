@@ -89,18 +89,25 @@ def test_the_cap_is_on_metrics_and_every_label_stays_a_slug() -> None:
     values = re.findall(r'(?:feature|model_version|site)="([^"]*)"', text)
     assert values and all(v == "*" or re.fullmatch(SLUG_PATTERN, v) for v in values)
     assert f'feature="{OVERFLOW}"' in text
-    # Every series on /metrics is one the engine holds, so the cap bounds them all.
+    # Every series on /metrics is one the engine holds, or a row of a held feature's
+    # panel (or funnel), which its own caps bound: the cap bounds them all.
     held = {tuple(state.key) for state in assessor.series.values()}
     assert len(held) == len(assessor.series) <= 41
-    assert _series_on(text, "vitals_") <= held
+    features = [st for st in assessor.series.values() if st.role == "feature"]
+    rows = {(v.feature, v.model_version, v.site) for st in features for v in st.views()}
+    rows |= {(st.key.feature, "*", site) for st in features for site in st.sites}
+    caps = assessor.config.panel
+    assert len(rows) <= len(features) * (caps.max_sites + 1) * (caps.max_versions + 1)
+    assert _series_on(text, "vitals_") <= held | rows
     # Counters are exported for leaf series only (docs/decisions/0012): exactly the
     # held series with every label named, the overflow series among them.
     leaves = {tuple(s.key) for s in assessor.series.values() if s.role == "exact"}
     assert (OVERFLOW, OVERFLOW, OVERFLOW) in leaves
     assert _series_on(text, "vitals_suggestions_total") == leaves
-    # The rollups the engine holds are still on /metrics, as gauges with a role.
-    rollups = held - leaves
-    assert rollups and _series_on(text, "vitals_detector_statistic_ratio") >= rollups
+    # The rollups the engine holds and watches are still on /metrics, as gauges with a
+    # role (a version rollup has panel rows only once a feature has two versions).
+    watched = (held - leaves) & rows
+    assert watched and _series_on(text, "vitals_detector_statistic_ratio") >= watched
 
 
 def test_the_overflow_count_survives_a_checkpoint() -> None:
