@@ -80,7 +80,7 @@ class Assess:
             msg = event.message
             part = parts.get(msg.partition) or self.restore(msg.partition)
             last = part.offset
-            if last is None or msg.offset == last + 1:
+            if last is not None and msg.offset == last + 1:
                 self.apply(part, msg)
             else:
                 for record in await offsets.to_apply(part, msg):

@@ -3,11 +3,13 @@
 The stages keep their state in plain dicts per partition (:mod:`streams.state`) and
 iterate ``stream.noack()``: an event processed is not acknowledged, so faust cannot
 commit past it. :meth:`Checkpoint.run` (every ``checkpoint_interval`` seconds, or
-after ``checkpoint_events`` events) then, under the worker's lock and in one
-synchronous step, takes the list of processed events and the writes of exactly the
-state they produced; sends the writes; waits until every record sent since the last
-checkpoint is delivered (stage-2 packs, dead letters, changelog records); and only
-then acks the events and commits. The committed offset therefore never passes the
+after ``checkpoint_events`` events) then, under the worker's lock: waits until
+every record the stages sent since the last checkpoint is delivered (stage-2 packs,
+dead letters); in one synchronous step takes the list of processed events and the
+writes of exactly the state they produced; sends the writes and waits for them; and
+only then acks the events and commits. A state written before the packs it emitted
+were delivered would, after a crash in between, say they were sent: nothing would
+send them again. The committed offset therefore never passes the
 checkpointed state: after a crash the tables hold the last checkpoint's state, and
 the events after it are re-delivered and re-applied to exactly that state (the
 offset each state records makes a stage skip what it already holds).
@@ -104,6 +106,10 @@ class Checkpoint:
         async with self.lock:
             t0 = time.perf_counter()
             await self.outbox.flush()  # the state to cut has emitted these: they go first
+            emitted = self.outbox.take_inflight()
+            if emitted:  # delivered before any state that counts them as sent
+                await self.app.producer.flush()
+                await asyncio.gather(*emitted)
             # In one synchronous step (no restore or revoke in between): the events to
             # ack and exactly the state they produced. Then the writes go out.
             events, self.pending = self.pending, []
@@ -122,7 +128,7 @@ class Checkpoint:
                     await self.outbox.send_many(topic, p, list(changes.items()))
                     writes += len(changes)
             inflight = self.outbox.take_inflight()
-            if not events and not writes and not inflight:
+            if not events and not writes and not inflight and not emitted:
                 return
             await self.app.producer.flush()
             # every stage-2 message, dead letter and changelog record delivered

@@ -1,9 +1,11 @@
 """Reading back input offsets that faust's consumer skipped.
 
-Each stage records the last offset applied to its state. A message at a higher offset
-than the next one means the consumer skipped records (faust can, across a rebalance,
-and then commits past them as a gap): the missing range is read with a consumer of
-our own, outside any group, and applied before the message that revealed it. Offsets
+Each stage records the last offset applied to its state (a state that applied nothing
+starts at the partition's log start). A message at a higher offset than the next one
+means the consumer skipped records (faust can, across a rebalance, and then commits
+past them as a gap; records acked unapplied across a rebalance can lie behind the
+committed offset): the missing range is read with a consumer of our own, outside any
+group, and applied before the message that revealed it. Offsets
 that hold no record (compaction, transaction markers) are simply not returned.
 
 - :class:`RangeReader` reads a range, keeping what the same fetches brought past it
@@ -66,6 +68,21 @@ class RangeReader:
         self.fetched_ranges += 1
         return self._fetch(topic, partition, start, end)
 
+    def _open(self) -> Any:
+        from kafka import KafkaConsumer
+
+        if self._consumer is None:
+            self._consumer = KafkaConsumer(
+                **self._kwargs,
+                group_id=None,
+                enable_auto_commit=False,
+                isolation_level=ISOLATION,
+                # A range that retention has begun to delete: read what is left of
+                # it, not jump to the partition's end (kafka-python's default).
+                auto_offset_reset="earliest",
+            )
+        return self._consumer
+
     def kept(self, topic: str, partition: int, start: int, end: int) -> list[Any] | None:
         """The records of the range known without I/O: none when the ``skipped``
         offsets cover it, else those of an earlier fetch; None if neither does."""
@@ -78,19 +95,9 @@ class RangeReader:
         return records[bisect_left(offsets, start) : bisect_left(offsets, end)]
 
     def _fetch(self, topic: str, partition: int, start: int, end: int) -> list[Any]:
-        from kafka import KafkaConsumer, TopicPartition
+        from kafka import TopicPartition
 
-        if self._consumer is None:
-            self._consumer = KafkaConsumer(
-                **self._kwargs,
-                group_id=None,
-                enable_auto_commit=False,
-                isolation_level=ISOLATION,
-                # A range that retention has begun to delete: read what is left of
-                # it, not jump to the partition's end (kafka-python's default).
-                auto_offset_reset="earliest",
-            )
-        consumer = self._consumer
+        consumer = self._open()
         tp = TopicPartition(topic, partition)
         consumer.assign([tp])
         # Offsets before the log start are gone: events lost, not markers. Counted and
@@ -129,6 +136,14 @@ class RangeReader:
         offsets = [r.offset for r in kept]
         self._known[(topic, partition)] = (start, hi, kept, offsets)
         return kept[: bisect_left(offsets, end)]
+
+    def log_start(self, topic: str, partition: int) -> int:
+        """The partition's first offset still held (offsets before it were deleted)."""
+        from kafka import TopicPartition
+
+        consumer = self._open()
+        tp = TopicPartition(topic, partition)
+        return consumer.beginning_offsets([tp])[tp]
 
     def forget(self, topic: str, partition: int) -> None:
         """Drop what is kept of a partition (its reads are done: revoked)."""
@@ -205,9 +220,19 @@ class Offsets:
     async def to_apply(self, part: Any, msg: Any) -> list[Any]:
         """The records to apply to *part* for *msg*: none when its state holds it
         already (redelivered after a crash between checkpoint and commit, or after a
-        rebalance that rewound the consumer); else any skipped before it, then it."""
+        rebalance that rewound the consumer); else any skipped before it (since the log
+        start when the state has applied nothing), then it."""
         last = part.offset
-        if last is None or msg.offset == last + 1:
+        if last is None:
+            # A state that has applied nothing starts at the partition's first record
+            # (the worker reads from the earliest): a consumer that starts past it was
+            # given an offset committed for records acked unapplied (streams.checkpoint
+            # .current) or skipped by faust, and those records are in no state yet.
+            start = await asyncio.to_thread(self.reader.log_start, msg.topic, msg.partition)
+            if msg.offset <= start:
+                return [msg]
+            return [*await self.missing(msg, start - 1), msg]
+        if msg.offset == last + 1:
             return [msg]
         if msg.offset <= last:
             self.stats.redelivered += 1

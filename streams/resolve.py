@@ -102,7 +102,7 @@ class Resolve:
             part.last_input = now
             part.idle = False
             last = part.offset
-            if last is None or msg.offset == last + 1:
+            if last is not None and msg.offset == last + 1:
                 self.apply(part, msg)
             else:
                 for record in await offsets.to_apply(part, msg):

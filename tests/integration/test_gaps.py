@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import streams.gaps
-from streams.gaps import RangeReader, ReadBackTimeout
+from streams.gaps import Offsets, RangeReader, ReadBackTimeout
+from streams.stats import WorkerStats
 
 pytestmark = [pytest.mark.kafka, pytest.mark.timeout(60)]
 
@@ -53,14 +54,21 @@ def test_reads_exactly_the_requested_ranges(kafka_bootstrap: str, kafka_topic) -
         reader.close()
 
 
-def _values(bootstrap: str, topic: str, n: int) -> None:
-    from kafka import KafkaProducer
+def _values(bootstrap: str, topic: str, n: int, deleted_to: int = 0) -> None:
+    """Write values "0".."n-1" to partition 0; retention-delete offsets below *deleted_to*."""
+    from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     for i in range(n):
         producer.send(topic, value=str(i).encode(), partition=0)
     producer.flush()
     producer.close()
+    if deleted_to:
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            admin.delete_records({TopicPartition(topic, 0): deleted_to})
+        finally:
+            admin.close()
 
 
 def test_a_range_retention_began_to_delete_reads_what_is_left(
@@ -68,21 +76,42 @@ def test_a_range_retention_began_to_delete_reads_what_is_left(
 ) -> None:
     """Records before the log start are gone: the reader returns the rest of the range
     (kafka-python's default reset would jump to the partition's end and return none)."""
-    from kafka import KafkaAdminClient, TopicPartition
-
     topic = kafka_topic(1)
-    _values(kafka_bootstrap, topic, 20)
-    admin = KafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    try:
-        admin.delete_records({TopicPartition(topic, 0): 10})
-    finally:
-        admin.close()
+    _values(kafka_bootstrap, topic, 20, deleted_to=10)
     reader = RangeReader({"bootstrap_servers": kafka_bootstrap})
     try:
         assert [r.offset for r in reader.read(topic, 0, 5, 15)] == list(range(10, 15))
         assert reader.lost == 5  # offsets 5..9: counted as lost, not taken for markers
         assert [r.value for r in reader.read(topic, 0, 15, 18)] == [b"15", b"16", b"17"]
         assert reader.lost == 5
+    finally:
+        reader.close()
+
+
+def test_a_state_that_applied_nothing_starts_at_the_log_start(
+    kafka_bootstrap: str, kafka_topic
+) -> None:
+    """A partition state without an offset (nothing applied, nothing checkpointed)
+    given a message past the log start gets the records before it read back: the
+    consumer starts at a committed offset, and records acked unapplied across a
+    rebalance (or skipped by faust) sit before it, in no state. Offsets retention
+    deleted are not counted lost: the state never needed them."""
+    import asyncio
+    from types import SimpleNamespace
+
+    topic = kafka_topic(1)
+    _values(kafka_bootstrap, topic, 12, deleted_to=3)
+    reader = RangeReader({"bootstrap_servers": kafka_bootstrap})
+    offsets = Offsets(reader, WorkerStats())
+    fresh = SimpleNamespace(offset=None)
+    try:
+        at = SimpleNamespace(topic=topic, partition=0, offset=8)
+        got = asyncio.run(offsets.to_apply(fresh, at))
+        assert [r.offset for r in got[:-1]] == list(range(3, 8)) and got[-1] is at
+        assert [r.value for r in got[:-1]] == [str(i).encode() for i in range(3, 8)]
+        assert reader.lost == 0
+        first = SimpleNamespace(topic=topic, partition=0, offset=3)  # at the log start
+        assert asyncio.run(offsets.to_apply(fresh, first)) == [first]
     finally:
         reader.close()
 
