@@ -14,7 +14,10 @@ from monitor.replay import replay_file
 from monitor.scoring import load_truth
 from tests.browser import render
 
-INSENSITIVE = MonitorConfig(signals={"acceptance_rate": {"min_effect": 0.6}})  # gate 0.3 >> 0.15
+# gates far beyond the 15-point drop: B sees it neither over time nor against the other site
+INSENSITIVE = MonitorConfig(
+    signals={"acceptance_rate": {"min_effect": 0.6}, "site_outlier": {"min_effect": 0.4}}
+)
 SLOW_TIMEOUT = MonitorConfig(resolver={"decision_timeout": 8 * 3600})
 
 
@@ -57,11 +60,11 @@ def test_compare_names_what_b_lost_and_its_delays(stream: Path) -> None:
 def test_compare_cli_and_report(stream: Path, tmp_path: Path) -> None:
     a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
     a.write_text("{}\n")
-    b.write_text("signals: {acceptance_rate: {min_effect: 0.6}}\n")
+    b.write_text("signals: {acceptance_rate: {min_effect: 0.6}, site_outlier: {min_effect: 0.4}}\n")
     report = tmp_path / "compare.html"
     args = ["compare", str(stream / "events.jsonl"), "--config", str(a), "--config", str(b),
             "--truth", str(stream / "truth.json"), "--report", str(report)]  # fmt: skip
-    result = CliRunner().invoke(app, args)
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "alerts lost (A only)" in result.output and "B misses" in result.output
     text = report.read_text()
