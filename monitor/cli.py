@@ -489,7 +489,7 @@ def calibrate(
     seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
     workers: Annotated[
         int | None,
-        typer.Option(min=1, help="Resamples replayed at once [default: the CPUs, at most 4]."),
+        typer.Option(min=1, help="Resamples replayed at once (default: the CPUs, at most 4)."),
     ] = None,
 ) -> None:
     """Thresholds that meet a false-alarm budget on a stationary reference stream."""

@@ -38,12 +38,12 @@ from monitor.core.records import ALL
 from monitor.core.signals import ScanParams
 from monitor.tally import Tally
 
-__all__ = ["EFFECTS", "Delay", "Effect", "Row", "delays", "onset_delays", "weekly_profile"]
+__all__ = ["EFFECTS", "LIMIT", "Delay", "Effect", "Row", "delays", "onset_delays", "weekly_profile"]
 
 _STEP = 900.0
 _WEEK = 168
 _EPOCH_OFFSET = 72  # hour 0 of the epoch was a Thursday: Monday 00:00 UTC is hour 72
-LIMIT = 14 * 86400.0
+LIMIT = 28 * 86400.0
 """Delays are looked for up to this long; beyond it a change counts as not seen."""
 
 
@@ -159,7 +159,7 @@ class Delay:
     """The site (of median volume), or ``*`` for the whole feature."""
     z: float
     hours: float
-    """Median over onsets at each hour of the week (inf: not within 14 days)."""
+    """Median over onsets at each hour of the week (inf: not within ``LIMIT``)."""
     slowest: float
     """The slowest onset hour's delay."""
     default_hours: float

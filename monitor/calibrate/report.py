@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from monitor.calibrate.configfile import threshold_value
-from monitor.calibrate.delays import Delay
+from monitor.calibrate.delays import LIMIT, Delay
 from monitor.calibrate.holdout import HoldoutCheck
 from monitor.calibrate.run import Calibration, default_z
 from monitor.core.config import MonitorConfig
@@ -19,7 +19,7 @@ __all__ = ["print_delays", "print_holdout", "print_thresholds"]
 
 def _hours(h: float) -> str:
     if not math.isfinite(h):
-        return "> 14 d"
+        return f"> {LIMIT / 86400:.0f} d"
     return f"{h:.1f} h" if h < 48 else f"{h / 24:.1f} d"
 
 
