@@ -11,17 +11,27 @@ features in proportion to their rows (series), so every series of a unit gets th
 allowance, whichever feature it belongs to.
 
 **Threshold.** The smallest ``c`` at or above the unit's floor whose expected false
-alarms fit the cell's share. Where at least ``MIN_EMPIRICAL`` peaks lie above it,
-that is read off the peaks. A budget is usually rarer than that: then the tail of the
-top ``TAIL_PEAKS`` peaks is fitted and extrapolated. A signed-root likelihood ratio,
-and the funnel's and silence's ``z``, have a tail like a normal's,
-``P(peak >= c | peak >= u) = exp(-beta (c^2 - u^2) / 2)``, with ``beta = 1`` for a
-statistic with its nominal variance and ``beta = 1 / phi`` for one whose data are
+alarms fit the share. Where at least ``MIN_EMPIRICAL`` peaks lie above it, that is read
+off the peaks. A budget is usually rarer than that: then a tail is fitted to the unit's
+highest peaks, all features together (``TAIL_PEAKS`` per feature), and extrapolated. A
+signed-root likelihood ratio, and the funnel's and silence's ``z``, have a tail like a
+normal's, ``P(peak >= c | peak >= u) = exp(-beta (c^2 - u^2) / 2)``, with ``beta = 1``
+for a statistic with its nominal variance and ``beta = 1 / phi`` for one whose data are
 over-dispersed by ``phi`` (clinician mix, busy days): ``beta`` is fitted (maximum
 likelihood, closed form), so over-dispersion raises the threshold as much as it
-inflates the statistic. A cell with fewer than ``MIN_PEAKS`` peaks has too few to fit:
-it takes its unit's threshold, fitted on all features' peaks; a unit with fewer than
-that takes the nominal tail (``beta = 1``) from one more peak than it had.
+inflates the statistic. It is capped at 1: no tail is lighter than the statistic's
+nominal one (peaks just above ``u`` fit a steeper tail than the far ones do: on a
+stationary 9-site month, ``beta`` fell from 1.1-1.4 above 3 to 0.6-0.8 above 4).
+
+**Per feature.** A feature has a threshold of its own where at least ``MIN_PEAKS`` of
+its peaks lie above the unit's tail base ``u``: its count there, with the unit's tail
+shape, gives its rate at any ``c``. The shape is the unit's because a month's
+resamples hold too few far peaks of one feature to fit one: fitted per feature, each
+threshold settled in the gaps of its own sample, and held-out months of the same
+scenario raised 1.5 times the false alarms of shared shapes (thresholds of the unit
+alone did as well as shared shapes; ``docs/decisions``). Other features take the unit's
+threshold; a unit with fewer than ``MIN_PEAKS`` peaks in all takes the nominal tail
+(``beta = 1``) from one more peak than it had.
 
 Examples
 --------
@@ -30,11 +40,11 @@ Examples
 >>> rng = np.random.default_rng(3)
 >>> peaks = np.sqrt(9.0 + rng.exponential(2.0, size=4000))   # a nominal tail above 3
 >>> tail = Tail.fit(peaks, resamples=100, base=3.0)
->>> round(tail.beta, 2)                 # the nominal tail has beta 1
-1.02
+>>> round(tail.beta, 2)                 # the nominal tail has beta 1 (fit capped at 1)
+1.0
 >>> z, method = tail.threshold(0.01, floor=3.5)    # 0.01 false alarms per resample
 >>> round(z, 2), method, round(tail.expected(z), 3)
-(5.03, 'tail', 0.01)
+(5.04, 'tail', 0.01)
 >>> round(math.sqrt(9.0 + 2.0 * math.log(40 / 0.01)), 2)   # exact: 40 peaks above 3 each
 5.06
 """
@@ -74,18 +84,31 @@ class Tail:
     nominal: bool = False
 
     @classmethod
-    def fit(cls, peaks: Sequence[float] | np.ndarray, resamples: int, base: float) -> Tail:
-        """Fit the tail of the peaks at or above ``base`` (the unit's excursion level)."""
-        p = np.sort(np.asarray([v for v in peaks if v >= base], dtype=float))[::-1]
+    def fit(
+        cls,
+        peaks: Sequence[float] | np.ndarray,
+        resamples: int,
+        base: float,
+        top: int = TAIL_PEAKS,
+    ) -> Tail:
+        """Fit the tail of the ``top`` highest peaks at or above ``base`` (the detector's
+        excursion level)."""
+        p = _descending(peaks, base)
         if len(p) < MIN_PEAKS:
             return cls(p, resamples, base, len(p) + 1, 1.0, nominal=True)
-        if len(p) > TAIL_PEAKS:
-            u, top = float(p[TAIL_PEAKS]), p[:TAIL_PEAKS]
+        if len(p) > top:
+            u, top_peaks = float(p[top]), p[:top]
         else:
-            u, top = base, p
-        spread = float(np.sum(top * top - u * u)) / 2.0
-        beta = len(top) / spread if spread > 0 else math.inf
-        return cls(p, resamples, u, len(top), beta)
+            u, top_peaks = base, p
+        spread = float(np.sum(top_peaks * top_peaks - u * u)) / 2.0
+        beta = min(len(top_peaks) / spread, 1.0) if spread > 0 else 1.0
+        return cls(p, resamples, u, len(top_peaks), beta)
+
+    def of(self, peaks: Sequence[float] | np.ndarray) -> Tail:
+        """The same tail shape (base and ``beta``) at the level of other peaks: one
+        feature's, counted above this tail's base."""
+        p = _descending(peaks, self.base)
+        return Tail(p, self.resamples, self.base, len(p), self.beta, self.nominal)
 
     def empirical(self, c: float) -> float:
         """Peaks at or above ``c`` per resample."""
@@ -93,8 +116,6 @@ class Tail:
 
     def fitted(self, c: float) -> float:
         """The tail's expected peaks at or above ``c >= base``, per resample."""
-        if not math.isfinite(self.beta):
-            return 0.0
         return self.above / self.resamples * math.exp(-self.beta * (c * c - self.base**2) / 2)
 
     def expected(self, c: float) -> float:
@@ -110,7 +131,7 @@ class Tail:
         allowed = target * self.resamples
         if not self.nominal and allowed >= MIN_EMPIRICAL and int(allowed) < len(self.peaks):
             c, how = float(np.nextafter(self.peaks[int(allowed)], math.inf)), "peaks"
-        elif self.fitted(self.base) <= target or not math.isfinite(self.beta):
+        elif self.fitted(self.base) <= target:
             c, how = self.base, "tail"
         else:
             ratio = self.above / (self.resamples * target)
@@ -119,6 +140,11 @@ class Tail:
         if c < floor:
             return floor, "floor"
         return c, how
+
+
+def _descending(peaks: Sequence[float] | np.ndarray, base: float) -> np.ndarray:
+    p = np.asarray(peaks, dtype=float)
+    return np.sort(p[p >= base])[::-1]
 
 
 @dataclass(frozen=True)
@@ -178,19 +204,19 @@ def allot(
         floor = floors[unit]
         pooled_peaks = [v for c in cells for v in peaks.get(c, [])]
         base = min(bases[c] for c in cells)
-        pooled = Tail.fit(pooled_peaks, r, base)
+        pooled = Tail.fit(pooled_peaks, r, base, TAIL_PEAKS * len(cells))
         z_unit, how = pooled.threshold(share, floor)
         feature_choices = []
         for cell in cells:
             target = share * watched[cell] / total_rows
-            tail = Tail.fit(peaks.get(cell, []), r, bases[cell])
-            if tail.nominal and not pooled.nominal:
-                z, method = max(z_unit, bases[cell]), "pooled"
+            tail = pooled.of(peaks.get(cell, []))
+            if pooled.nominal or tail.above < MIN_PEAKS:
+                z, method = z_unit, "pooled"
             else:
                 z, method = tail.threshold(target, floor)
             feature_choices.append(
-                Choice(unit, cell[1], z, method, target, tail.expected(z), len(tail.peaks),
-                       watched[cell])
+                Choice(unit, cell[1], z, method, target, tail.expected(z),
+                       len(peaks.get(cell, [])), watched[cell])
             )  # fmt: skip
         expected = sum(c.expected for c in feature_choices)
         out.append(Choice(unit, None, z_unit, how, share, expected, len(pooled.peaks), total_rows))

@@ -108,8 +108,26 @@ def test_a_cell_with_too_few_peaks_takes_its_units_threshold() -> None:
 def test_a_unit_with_no_peaks_gets_the_nominal_tail_and_a_generous_budget_the_floor() -> None:
     ex = Excursions(peaks={("score_drift", "f"): []}, rows={("score_drift", "f"): 1})
     (unit, cell) = allot([ex, ex], 0.01, {("score_drift", "f"): 3.0}, {"score_drift": 4.0})
-    assert unit.method == cell.method == "nominal"
+    assert unit.method == "nominal" and cell.method == "pooled" and cell.z == unit.z
     # one peak above 3 in two resamples, nominal tail: exp(-(z^2 - 9) / 2) / 2 = 0.01
-    assert cell.z == pytest.approx(math.sqrt(9.0 + 2.0 * math.log(50.0)))
+    assert unit.z == pytest.approx(math.sqrt(9.0 + 2.0 * math.log(50.0)))
     (unit, cell) = allot([ex, ex], 5.0, {("score_drift", "f"): 3.0}, {"score_drift": 4.0})
-    assert cell.z == 4.0 and cell.method == "floor"
+    assert unit.z == cell.z == 4.0 and unit.method == "floor"
+
+
+def test_features_share_the_units_tail_shape_at_their_own_level() -> None:
+    rng = np.random.default_rng(5)
+    runs = []
+    for _ in range(10):
+        ex = Excursions()
+        ex.peaks["acceptance_rate", "noisy"] = list(_tail_peaks(rng, 80, 0.7))
+        ex.peaks["acceptance_rate", "calm"] = list(_tail_peaks(rng, 20, 0.7))
+        ex.rows = {("acceptance_rate", "noisy"): 5, ("acceptance_rate", "calm"): 5}
+        runs.append(ex)
+    unit, calm, noisy = allot(runs, 0.2, dict.fromkeys(runs[0].rows, 3.0),
+                              {"acceptance_rate": 4.0})  # fmt: skip
+    assert calm.method == noisy.method == "tail" and calm.target == noisy.target == 0.1
+    assert noisy.z > unit.z > calm.z  # same shape: 4 times the excursions, a higher z
+    for c, n in ((calm, 20), (noisy, 80)):  # each meets its target on the true tail
+        truth = n * math.exp(-0.7 * (c.z**2 - 9.0) / 2.0)
+        assert 0.4 * c.target <= truth <= 2.5 * c.target
