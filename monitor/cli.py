@@ -501,6 +501,119 @@ def rollout(
         _write_html(report, lambda: write_html(report, card, events))
 
 
+@app.command()
+def calibrate(
+    reference: Annotated[
+        Path, typer.Argument(exists=True, dir_okay=False, help="A stationary stream (JSONL).")
+    ],
+    budget: Annotated[
+        str,
+        typer.Option(
+            "--budget",
+            help="Expected false alarms across the whole deployment: '2 per 30 days', "
+            "'1 per week', '0.5 per month' (a month is 30 days).",
+        ),
+    ],
+    out_path: Annotated[Path, typer.Option("--out", help="Write the calibrated config here.")],
+    holdout: Annotated[
+        Path | None,
+        typer.Option(
+            "--holdout",
+            exists=True,
+            dir_okay=False,
+            help="A second stationary stream: replay it with the result and count its false"
+            " alarms against the budget.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            exists=True,
+            dir_okay=False,
+            help="Base config (time zone, holidays, lineage, other settings): kept, with the"
+            " thresholds set on top.",
+        ),
+    ] = None,
+    resamples: Annotated[
+        int, typer.Option(min=2, help="Day-block bootstrap resamples, one replay each.")
+    ] = 10,
+    seed: Annotated[int, typer.Option(help="Seed of the resampling.")] = 0,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=1, help="Resamples replayed at once (default: the CPUs, at most 4)."),
+    ] = None,
+) -> None:
+    """Thresholds that meet a false-alarm budget on a stationary reference stream."""
+    import os
+    import time
+
+    import yaml
+
+    from monitor.calibrate.budget import BudgetError, parse_budget
+    from monitor.calibrate.configfile import write_config
+    from monitor.calibrate.holdout import check_holdout
+    from monitor.calibrate.report import print_delays, print_holdout, print_thresholds
+    from monitor.calibrate.run import ReferenceTooShort, load_reference
+    from monitor.calibrate.run import calibrate as run_calibration
+
+    try:
+        parsed = parse_budget(budget)
+    except BudgetError as exc:
+        _fail(exc)
+    _writable_file(out_path, "--out", not_same_as=reference)
+    if holdout is not None and holdout.resolve() == out_path.resolve():
+        _fail(f"--out {out_path}: that is the --holdout file; writing it would erase it")
+    cfg = _load_config(config)
+    base = yaml.safe_load(config.read_text()) or {} if config is not None else {}
+    began = time.perf_counter()
+    with _progress() as progress:
+        size = reference.stat().st_size
+        task = progress.add_task(f"resolve {reference.name} (bytes)", total=size)
+        try:
+            ref = load_reference(reference, cfg, lambda n: progress.update(task, completed=n))
+        except ReferenceTooShort as exc:
+            _fail(exc)
+    if not ref.events:
+        _fail(f"{reference}: no valid event in {ref.lines} lines; nothing to calibrate on")
+    if len(ref.blocks.days) < 21:
+        _warn(
+            f"{reference}: {len(ref.blocks.days)} whole days; 28 give thresholds that rest on "
+            "more kinds of ordinary day"
+        )
+    n_workers = workers or min(os.cpu_count() or 1, 4)
+    with _progress() as progress:
+        task = progress.add_task("replay resamples", total=resamples)
+        cal = run_calibration(
+            ref, cfg, parsed, resamples=resamples, seed=seed, workers=n_workers,
+            on_resample=lambda: progress.advance(task),
+        )  # fmt: skip
+    try:
+        write_config(out_path, cal, cfg, base)
+    except OSError as exc:
+        _fail(f"--out {out_path}: {exc.strerror}", 1)
+    elapsed = time.perf_counter() - began
+    print_thresholds(out, cal, cfg)
+    print_delays(out, cal.delays)
+    out.print(
+        f"config: {out_path} ({elapsed:.0f} s: {ref.lines} lines, {len(ref.blocks.days)} "
+        f"whole days, {resamples} resamples on {n_workers} workers)",
+        markup=False,
+    )
+    if holdout is None:
+        return
+    calibrated = _load_config(out_path)
+    with _progress() as progress:
+        task = progress.add_task(f"hold-out {holdout.name} (bytes)", total=holdout.stat().st_size)
+        try:
+            check = check_holdout(
+                holdout, calibrated, parsed, lambda n: progress.update(task, completed=n)
+            )
+        except ValueError as exc:
+            _fail(exc, 1)
+    print_holdout(out, check)
+
+
 def _write_html(path: Path, write: Any) -> None:
     try:
         write()

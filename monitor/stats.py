@@ -4,7 +4,8 @@ Rates use Wilson score intervals, and a difference of two rates Newcombe's hybri
 score interval (method 10): it keeps its coverage near 0 and 1 and at small counts,
 where the Wald interval does not. Means use Welch's t interval on the difference
 (unequal variances, Welch-Satterthwaite degrees of freedom); decision time is compared
-on the log scale, so its effect is a ratio of geometric means.
+on the log scale, so its effect is a ratio of geometric means. A count of events (false
+alarms in a period) gets Garwood's exact Poisson interval of its mean.
 
 Observations of one series are not independent: the clinician and shift mix moves the
 rate from hour to hour. Every interval takes a dispersion factor ``phi`` (the variance
@@ -19,6 +20,9 @@ Examples
 >>> d = newcombe(60, 100, 45, 100, 0.05)   # 0.60 vs 0.45
 >>> round(d.estimate, 2), round(d.low, 3), round(d.high, 3)
 (0.15, 0.012, 0.28)
+>>> lo, hi = garwood(3, 0.05)            # 3 events: the mean's exact 95% interval
+>>> round(lo, 3), round(hi, 3)
+(0.619, 8.767)
 >>> w = welch(Moments(50, 0.22, 0.01), Moments(60, 0.12, 0.01), 0.05)
 >>> round(w.estimate, 2), w.low > 0
 (0.1, True)
@@ -29,6 +33,8 @@ Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
 inference. *JASA* 22, 209-212.
 Newcombe, R. G. (1998). Interval estimation for the difference between independent
 proportions: comparison of eleven methods. *Statistics in Medicine* 17, 873-890.
+Garwood, F. (1936). Fiducial limits for the Poisson distribution. *Biometrika* 28,
+437-442.
 Welch, B. L. (1947). The generalization of "Student's" problem when several different
 population variances are involved. *Biometrika* 34, 28-35.
 McCullagh, P., Nelder, J. A. (1989). *Generalized Linear Models*, sec. 4.5
@@ -43,6 +49,7 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Literal
 
+from scipy.stats import chi2 as chi_square
 from scipy.stats import t as student_t
 
 Verdict = Literal["better", "worse", "no detectable difference", "not enough data"]
@@ -162,3 +169,11 @@ def verdict(iv: Interval | None, higher_is_better: bool) -> Verdict:
 def bonferroni(alpha: float, comparisons: int) -> float:
     """Per-comparison level for a family of ``comparisons`` simultaneous intervals."""
     return alpha / max(comparisons, 1)
+
+
+def garwood(k: int, alpha: float) -> tuple[float, float]:
+    """Exact (Garwood) two-sided interval of a Poisson mean from ``k`` observed events:
+    chi-square quantiles, so each tail has at most ``alpha / 2`` at any mean."""
+    low = chi_square.ppf(alpha / 2.0, 2 * k) / 2.0 if k > 0 else 0.0
+    high = chi_square.ppf(1.0 - alpha / 2.0, 2 * k + 2) / 2.0
+    return float(low), float(high)
