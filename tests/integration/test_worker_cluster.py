@@ -119,14 +119,9 @@ degradations:
     start: 2026-02-03T10:00:00-05:00
 """
 
-# Rate baselines normally warm up over three days; two days of data need less.
-MONITOR_CONFIG = {
-    "signals": {
-        "acceptance_rate": {"warmup": 500, "warmup_seconds": 0},
-        "response_rate": {"warmup": 500, "warmup_seconds": 0},
-        "flag_rate": {"warmup": 1000, "batch_size": 200, "warmup_seconds": 0},
-    }
-}
+# The panel's defaults: its references are in time and borrowed from peers, so two days
+# of data need no shorter warm-up.
+MONITOR_CONFIG: dict = {}
 
 
 @dataclass
@@ -582,12 +577,9 @@ degradations:
     acceptance_delta: -0.25
 """
 ROLLOUT_CONFIG = {
-    "signals": {
-        # The version series of each site must be established before reply-2.1 comes.
-        "acceptance_rate": {"warmup": 200, "batch_size": 40, "warmup_seconds": 0},
-        "response_rate": {"warmup": 200, "batch_size": 40, "warmup_seconds": 0},
-        "flag_rate": {"enabled": False},
-    }
+    # reply-2.0 must be established (its level the prior of reply-2.1) before reply-2.1 comes
+    "panel": {"version_established": 200},
+    "signals": {"flag_rate": {"enabled": False}},
 }
 
 
