@@ -183,8 +183,8 @@ class RecordingFunnel(FunnelOutlier):
         self.record = record
         self.cell: Cell = ("site_outlier", feature)
 
-    def update(self, counts: Any, p: float | None = None) -> bool:
-        super().update(counts, p)
+    def assess(self, counts: Any, p: float | None = None) -> bool:
+        super().assess(counts, p)
         par = self.gates
         sign = {"down": -1.0, "up": 1.0, "both": 0.0}[par.direction]
         record, cell = self.record, self.cell
@@ -216,11 +216,11 @@ class RecordingSilence(SilenceDetector):
         self.row = key.site
         record.watch(self.cell, self.row)
 
-    def update(self, t: float, count: int = 0) -> bool:
+    def tick(self, t: float, events: int = 0) -> bool:
         late = self._tick is not None and t < self._tick
-        changed = super().update(t, count)
+        changed = super().tick(t, events)
         if (
-            count == 0
+            events == 0
             and not late
             and self._last is not None
             and self._hours >= self.gates.warmup_hours
