@@ -70,7 +70,9 @@ def _settings(bootstrap: str | None, **overrides: object) -> KafkaSettings:
         _fail(f"invalid Kafka settings: {exc}")
 
 
-def _progress() -> Progress:
+def _progress(*, auto_refresh: bool = True) -> Progress:
+    """A progress bar on stderr; ``auto_refresh=False``: no refresh thread (drawn on each
+    update), for a stage that forks worker processes."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -78,6 +80,7 @@ def _progress() -> Progress:
         TimeRemainingColumn(),
         console=console,
         transient=False,
+        auto_refresh=auto_refresh,
     )
 
 
@@ -582,12 +585,17 @@ def calibrate(
             "more kinds of ordinary day"
         )
     n_workers = workers or min(os.cpu_count() or 1, 4)
-    with _progress() as progress:
+    with _progress(auto_refresh=False) as progress:  # the workers fork: no refresh thread
         task = progress.add_task("replay resamples", total=resamples)
+
+        def done() -> None:
+            progress.advance(task)
+            progress.refresh()
+
+        progress.refresh()
         cal = run_calibration(
-            ref, cfg, parsed, resamples=resamples, seed=seed, workers=n_workers,
-            on_resample=lambda: progress.advance(task),
-        )  # fmt: skip
+            ref, cfg, parsed, resamples=resamples, seed=seed, workers=n_workers, on_resample=done
+        )
     try:
         write_config(out_path, cal, cfg, base)
     except OSError as exc:

@@ -11,8 +11,10 @@ every threshold ``c >= r``: the count of peaks at or above ``c``.
 instead of fire:
 
 * the feature panel's scans (:class:`RecordingPanel`): the excursions of each row's
-  ``z`` above its ``z_resolve``; a row in an excursion is marked firing, so it is
-  scanned at every bucket boundary as a firing row would be;
+  ``z`` above its ``z_resolve``. A row in an excursion is marked firing, so it is
+  scanned at every bucket boundary as a firing row is (which sees when it resolves);
+  its peak counts only the scans a row that is not firing gets (the hourly scan of
+  every row, and a scan after new data), as only those can make it fire;
 * ``site_outlier`` (:class:`RecordingFunnel`): per site, the excursions in which it
   stays beyond ``z_resolve`` and half the minimum effect; the peak counts only the
   evaluations that pass the firing gates (minimum effect, ``min_n``);
@@ -80,9 +82,11 @@ class Excursions:
         seen.add(row)
 
     def rise(self, cell: Cell, row: Hashable, value: float) -> None:
-        """The row is in an excursion; ``value`` counts towards its peak."""
+        """The row is in an excursion; ``value`` counts towards its peak (``-inf``: the
+        excursion goes on, but this evaluation could not have fired)."""
         key = (cell, row)
-        if value > self._open.get(key, -math.inf):
+        peak = self._open.get(key)
+        if peak is None or value > peak:
             self._open[key] = value
 
     def fall(self, cell: Cell, row: Hashable) -> None:
@@ -108,11 +112,17 @@ class RecordingPanel(FeaturePanel):
         self.record = record
         self._open: dict[str, set[int]] = {f: set() for f in self._width}
         """Per family: the rows in an excursion (marked firing)."""
+        self._fresh: dict[str, list[int]] = {}
+        self._hourly = False
 
     def _table(self, family: str) -> dict[str, np.ndarray]:
         tab = super()._table(family)
         tab["z"] = np.full(len(tab["z"]), math.inf)
         return tab
+
+    def _scan(self, now: float, fresh: dict[str, list[int]]) -> list[Alert]:
+        self._fresh, self._hourly = fresh, now % 3600.0 == 0.0  # (as the panel decides)
+        return super()._scan(now, fresh)
 
     def _detectable(self, family: str, t: dict[str, np.ndarray], *args: Any) -> np.ndarray:
         return np.full(len(t["z"]), math.inf)  # a read-out nobody reads here
@@ -134,12 +144,14 @@ class RecordingPanel(FeaturePanel):
         hot = np.flatnonzero((z >= tab["z_resolve"][sel]) & tab["on"][sel])
         record, feature, opened = self.record, self.feature, self._open[family]
         sel_rows = sel.tolist()
+        could_fire = None if self._hourly else set(self._fresh[family])
         rising = set()
         for j in hot.tolist():
             i = sel_rows[j]
             row = rows[i]
             row.firing = True
-            record.rise((row.signal, feature), _row_id(row), float(z[j]))
+            peak = float(z[j]) if could_fire is None or i in could_fire else -math.inf
+            record.rise((row.signal, feature), _row_id(row), peak)
             rising.add(i)
         if opened:
             scanned = set(sel_rows)
@@ -171,8 +183,8 @@ class RecordingFunnel(FunnelOutlier):
         self.record = record
         self.cell: Cell = ("site_outlier", feature)
 
-    def update(self, counts: Any, p: float | None = None) -> bool:
-        super().update(counts, p)
+    def assess(self, counts: Any, p: float | None = None) -> bool:
+        super().assess(counts, p)
         par = self.gates
         sign = {"down": -1.0, "up": 1.0, "both": 0.0}[par.direction]
         record, cell = self.record, self.cell
@@ -204,11 +216,11 @@ class RecordingSilence(SilenceDetector):
         self.row = key.site
         record.watch(self.cell, self.row)
 
-    def update(self, t: float, count: int = 0) -> bool:
+    def tick(self, t: float, events: int = 0) -> bool:
         late = self._tick is not None and t < self._tick
-        changed = super().update(t, count)
+        changed = super().tick(t, events)
         if (
-            count == 0
+            events == 0
             and not late
             and self._last is not None
             and self._hours >= self.gates.warmup_hours

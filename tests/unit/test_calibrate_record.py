@@ -52,6 +52,9 @@ def recorded(stream: Path) -> tuple[list[Resolution | Flag], Excursions]:
     assert not _feed(assessor, items)  # nothing fires
     record = assessor.finish()
     assert record.rows["acceptance_rate", "inbasket-reply"] == 3  # the feature, 2 sites
+    # the funnel and the silence detectors record too (their sites)
+    assert record.rows["site_outlier", "inbasket-reply"] == 2
+    assert record.rows["no_data", "inbasket-reply"] == 2
     return items, record
 
 
