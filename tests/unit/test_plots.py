@@ -46,7 +46,7 @@ def test_the_trace_samples_every_detector_hourly_and_finds_the_peak() -> None:
     fired = [a for a in alerts if a.signal == "acceptance_rate" and a.state == "firing"]
     assert fired and peak.at >= min(a.at for a in fired) - 3600.0
     assert max(max(r) for k, (_, r) in trace.series.items() if k[0].startswith("f|v1|")) < 1.0
-    assert trace.detectable[("f|*|a", "acceptance_rate")][-1] < 2.0  # it can see 2x by now
+    assert trace.detectable[("f|*|a", "acceptance_rate")][-1] < 2.5  # it sees a few x by now
 
 
 def test_plots_are_written_per_signal(tmp_path: Path) -> None:
