@@ -58,7 +58,7 @@ def _comment(cal: Calibration, c: Choice, config: MonitorConfig, indent: str) ->
     was = default_z(config, c.unit, c.feature or ALL)
     how = {"peaks": "read off the peaks", "tail": "tail fit", "floor": "the floor",
            "nominal": "nominal tail: too few peaks to fit"}[c.method]  # fmt: skip
-    where = f"{c.rows:.0f} series" + ("" if c.feature else " (all features)")
+    where = f"{c.rows:.0f} series" + ("" if c.feature else " of all features")
     first = _what(c.unit) if c.feature is None else c.unit
     text = (
         f"{first}: {cal.per_period(c.expected):.2g} false alarms per {period} expected on "
