@@ -627,9 +627,10 @@ class FeaturePanel:
         last = np.searchsorted(starts, now - t["min_after_seconds"], side="right") - 1
         common = {"prior_n": prior_n, "min_after": t["min_after"], "last": last}
         if family == "rate":
-            if t["overdispersed"].any():  # quasi-binomial: counts scaled by 1 / phi
-                phi = np.where(t["overdispersed"], pearson_dispersion(d[:, :, 0], d[:, :, 1]), 1.0)
-                d = d / phi[:, None, None]
+            over = np.flatnonzero(t["overdispersed"])
+            if over.size:  # quasi-binomial: those rows' counts scaled by 1 / phi
+                d = d.copy()
+                d[over] /= pearson_dispersion(d[over, :, 0], d[over, :, 1])[:, None, None]
             scan = binomial_scan(
                 d[:, :, 0], d[:, :, 1], direction=np.where(t["direction"] == 0, -1.0,
                 t["direction"]), gate=gate, relative=t["relative"], prior_mean=prior_mean,

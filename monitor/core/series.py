@@ -332,12 +332,13 @@ class SeriesState:
                 continue
             signal, _, input_name = slot.partition(":")
             fig = det.figures()
+            began = self.since.get(slot) if det.firing else None  # a time-driven alert
             out.append(DetectorView(
                 slot, signal, input_name or None, f, v, s, det.name, det.firing,
                 float(det.statistic), float(det.threshold), float(det.value),
                 float(fig.reference), float(fig.concern),
-                self.since.get(slot) if det.firing else None,
-                fired=self.since.get(slot) if det.firing else None,
+                began,
+                fired=began,
             ))  # fmt: skip
         if self.panel is not None:
             out.extend(self.panel.views())
