@@ -149,6 +149,7 @@ def report(runs: list[dict[str, Any]], adwin: bool) -> list[str]:
             a = fa_per_100(subset, "adwin_false_alarms")
             line += f" | adwin {a[0]:>5} = {a[2]:7.2f}"
         out.append(line)
+    out += false_alarm_table(runs)
     oracle_fa = sum(d["oracle_false_alarms"] or 0 for d in recs)
     out.append(f"  oracle false alarms before onsets: {oracle_fa}")
     out.append("")
@@ -171,6 +172,28 @@ def _class_row(cls: str, ds: list[dict[str, Any]]) -> str:
             f" {_hours(v, 50):>7} {_hours(v, 90):>7} {_rate(na, len(ds)):>10}"
             f" {_hours(a, 50):>7} {_hours(a, 90):>7} {_rate(no, len(ds)):>10}"
             f" {_hours(o, 50):>7}")  # fmt: skip
+
+
+def _role(series: str) -> str:
+    _, version, site = series.split("|")
+    if version == "*":
+        return "feature" if site == "*" else "site"
+    return "version" if site == "*" else "exact"
+
+
+def false_alarm_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Vitals' false alarms by signal and role; 'during' counts those inside a
+    degradation window of the same feature (collateral of a real change)."""
+    rows: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for r in runs:
+        for fa in r.get("vitals_false_alarm_list", ()):
+            rows[fa["signal"], _role(fa["series"])][0 if fa["during"] else 1] += 1
+    if not rows:
+        return []
+    out = ["  by signal and role (during a degradation of the feature / outside one):"]
+    for (signal, role), (during, outside) in sorted(rows.items(), key=lambda kv: -sum(kv[1])):
+        out.append(f"    {signal:<17} {role:<8} {during:>4} / {outside:>4}")
+    return out
 
 
 def targets(runs: list[dict[str, Any]], recs: list[dict[str, Any]], adwin: bool) -> list[str]:

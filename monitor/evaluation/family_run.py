@@ -132,15 +132,34 @@ def _series_months(spans: dict[str, list[float]]) -> float:
     return sum((last - first) / MONTH for first, last in spans.values())
 
 
-def _delays(alerts: list[Alert], truth: dict[str, Any], end: float) -> tuple[dict, int]:
+def _delays(
+    alerts: list[Alert], truth: dict[str, Any], end: float
+) -> tuple[dict, list[dict[str, Any]]]:
     """Delay (s) or None per degradation id, detections after ``end`` dropped; and the
-    number of false alarms."""
+    false alarms, each as a JSON-ready record (where and when, and whether it fell
+    inside a degradation of the same feature: collateral rather than noise)."""
     sc = score(alerts, truth)
     out = {}
     for d in sc.detections:
         ok = d.delay is not None and d.start + d.delay <= end
         out[d.id] = (d.delay if ok else None, d.by if ok else None)
-    return out, len(sc.false_alarms)
+    start = truth_time(truth["start"])
+    windows = [
+        (d["feature"], truth_time(d["start"]), truth_time(d.get("end")) + GRACE)
+        for d in truth.get("degradations", [])
+    ]
+    false = [
+        {
+            "signal": a.signal,
+            "detector": a.detector,
+            "series": f"{a.feature}|{a.model_version}|{a.site}",
+            "input": a.input,
+            "day": round((a.at - start) / 86400, 3),
+            "during": any(f == a.feature and s0 <= a.at <= s1 for f, s0, s1 in windows),
+        }
+        for a in sc.false_alarms
+    ]
+    return out, false
 
 
 def run_family_scenario(
@@ -184,7 +203,7 @@ def run_family_scenario(
     engine = FanOutReplay(config, others=others, oracles=list(oracles.values()))
     result = engine.run(line.encode() for line in stream.lines)
     vitals, vitals_fa = _delays(result.alerts, truth, end)
-    river, river_fa = _delays(engine.alerts["adwin"], truth, end) if adwin else ({}, 0)
+    river, river_fa = _delays(engine.alerts["adwin"], truth, end) if adwin else ({}, [])
     start = truth_time(truth["start"])
     records = []
     for entry in truth["degradations"]:
@@ -235,8 +254,9 @@ def run_family_scenario(
         ],
         "series": len(engine.spans),
         "series_months": round(_series_months(engine.spans), 4),
-        "vitals_false_alarms": vitals_fa,
-        "adwin_false_alarms": river_fa if adwin else None,
+        "vitals_false_alarms": len(vitals_fa),
+        "vitals_false_alarm_list": vitals_fa,
+        "adwin_false_alarms": len(river_fa) if adwin else None,
         "unsupported_oracles": unsupported,
         "degradations": records,
         "seconds": round(finished - began, 2),
