@@ -314,7 +314,9 @@ fn gaussian_scan<'py>(
                 let d = m2 - m1;
                 let se = (ph * var * (1.0 / n1.max(EPS) + 1.0 / n2.max(EPS))).sqrt();
                 let signed = if direction[r] == 0.0 { d.abs() } else { direction[r] * d };
-                let z = signed / se.max(EPS);
+                // the variance is estimated from the row's own observations: a t
+                // statistic on n1d + n2 - 2 degrees of freedom, read as a normal z
+                let z = t_to_z(signed / se.max(EPS), n1d + n2 - 2.0);
                 let here = Best { z, k: k as i64, before: m1, after: m2, n1, n2, se };
                 if k as i64 == p.last[r] {
                     fallback = Best { z: 0.0, k: -1, ..here };
@@ -330,6 +332,16 @@ fn gaussian_scan<'py>(
         }
     });
     Ok(out.into_py(py))
+}
+
+/// The normal quantile with the same upper tail as Student's t with `df` degrees of
+/// freedom (Wallace 1959: within 0.01 for df >= 10 and z <= 6, slightly conservative
+/// below); sign kept.
+#[inline]
+fn t_to_z(t: f64, df: f64) -> f64 {
+    let df = df.max(1.0);
+    let z = (8.0 * df + 1.0) / (8.0 * df + 3.0) * (df * (t * t / df).ln_1p()).sqrt();
+    if t < 0.0 { -z } else { z }
 }
 
 /// Normal quantile with the chi-square(df) upper tail of `g` (Wilson-Hilferty).

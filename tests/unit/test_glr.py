@@ -68,6 +68,32 @@ def test_binomial_scan_is_the_best_split(
         assert scan.split[r] == k
 
 
+def _wallace(t: float, df: float) -> float:
+    df = max(df, 1.0)
+    return (8 * df + 1) / (8 * df + 3) * math.sqrt(df * math.log1p(t * t / df))
+
+
+@pytest.mark.parametrize("df", [3, 10, 20, 60, 500])
+def test_gaussian_scan_reads_its_t_statistic_on_its_degrees_of_freedom(df: int) -> None:
+    # two segments of fixed values: t = d / se on df = n1 + n2 - 2, and z must carry
+    # Student's tail (a variance from 20 values is not a known variance)
+    from scipy import stats
+
+    half = (df + 2) // 2
+    rng = np.random.default_rng(df)
+    a = rng.normal(0.0, 1.0, half)
+    b = rng.normal(1.2, 1.0, df + 2 - half)
+    n = np.array([[len(a), len(b)]], float)
+    s1 = np.array([[a.sum(), b.sum()]])
+    s2 = np.array([[(a * a).sum(), (b * b).sum()]])
+    scan = gaussian_scan(n, s1, s2, direction=1, gate=0.0)
+    ss = ((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()
+    t = (b.mean() - a.mean()) / math.sqrt(ss / df * (1 / len(a) + 1 / len(b)))
+    exact = stats.norm.isf(stats.t.sf(t, df))
+    assert scan.z[0] == pytest.approx(exact, abs=0.05 if df >= 10 else 0.15)
+    assert scan.z[0] < t  # never more significant than the t statistic read as z
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(0, 10_000), direction=st.sampled_from([-1, 0, 1]))
 def test_gaussian_scan_is_the_best_split(seed: int, direction: int) -> None:
@@ -92,7 +118,7 @@ def test_gaussian_scan_is_the_best_split(seed: int, direction: int) -> None:
             signed = abs(d) if direction == 0 else direction * d
             if signed < 0.05 or var <= 0:
                 continue
-            z = signed / math.sqrt(var * (1 / len(a) + 1 / len(b)))
+            z = _wallace(signed / math.sqrt(var * (1 / len(a) + 1 / len(b))), len(a) + len(b) - 2)
             if z > best:
                 best, where = z, k
         assert scan.z[r] == pytest.approx(best, abs=1e-9)

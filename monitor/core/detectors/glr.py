@@ -157,7 +157,11 @@ def gaussian_scan(
 
     ``direction`` is -1 (down), +1 (up) or 0 (either way; ``gate`` applies to the
     absolute change). The variance is pooled within the two segments (a change of level
-    does not inflate it); ``var_floor`` bounds it below (a constant stream).
+    does not inflate it); ``var_floor`` bounds it below (a constant stream). Being
+    estimated from the row's own observations, it makes the statistic a Student t on
+    ``n_before + n_after - 2`` degrees of freedom; ``z`` is the normal quantile with
+    the same tail (Wallace's approximation), so a small site's 20 observations are not
+    read as if their variance were known.
     """
     rows, t = n.shape
     return Scan(*_scan.gaussian_scan(
