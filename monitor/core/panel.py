@@ -146,6 +146,16 @@ def pearson_dispersion(n: np.ndarray, x: np.ndarray, min_buckets: int = 8) -> np
     return np.where(df + 1 >= min_buckets, np.maximum(phi, 1.0), 1.0)
 
 
+def _skewness(xs: list[float]) -> float:
+    """Sample skewness (0 for a constant sample)."""
+    n = len(xs)
+    m = sum(xs) / n
+    m2 = sum((x - m) ** 2 for x in xs) / n
+    if m2 <= 0.0:
+        return 0.0
+    return sum((x - m) ** 3 for x in xs) / n / m2**1.5
+
+
 def _finite(x: float) -> float:
     return round(x, 6) if math.isfinite(x) else 0.0
 
@@ -397,8 +407,23 @@ class FeaturePanel:
             touched.add(idx)
 
     def _mean(self, signal: str, inp: str | None, v: str, s: str, y: float) -> None:
+        """A measurement: held in its learning sample until that fixes its scale and
+        robust range, then winsorized, calendar- and site-adjusted into its rows."""
         key = signal if inp is None else f"{signal}:{inp}"
-        y = self._clip(key, y)
+        rng = self._ranges.get(key)
+        if rng is None:
+            rng = self._ranges[key] = [-math.inf, math.inf, 0.0, [], None]
+        if rng[3] is not None:
+            rng[3].append([v, s, y])
+            if len(rng[3]) < self.settings.robust_sample:
+                return
+            held = self._fix_range(key, rng)
+            for hv, hs, hy in held:
+                self._add_mean(signal, inp, key, hv, hs, self._scaled(rng, hy))
+            return
+        self._add_mean(signal, inp, key, v, s, self._scaled(rng, y))
+
+    def _add_mean(self, signal: str, inp: str | None, key: str, v: str, s: str, y: float) -> None:
         beta = self._calendar_offset(key, y) if PANEL_SPECS[signal].calendar else 0.0
         ab = beta + self._offsets.get(key, {}).get(s, 0.0)
         touched = self._touched["mean"]
@@ -409,26 +434,38 @@ class FeaturePanel:
             acc[2] += yy * yy
             touched.add(idx)
 
-    def _clip(self, key: str, y: float) -> float:
-        """Winsorize at the robust range set by the first ``robust_sample`` values."""
-        rng = self._ranges.get(key)
-        if rng is None:
-            rng = self._ranges[key] = [-math.inf, math.inf, 0.0, []]
-        sample = rng[3]
-        if sample is not None:
-            sample.append(y)
-            n = len(sample)
-            if n >= 20 and (n % 20 == 0 or n >= self.settings.robust_sample):
-                srt = sorted(sample)
-                med = srt[n // 2]
-                mad = 1.4826 * sorted(abs(u - med) for u in srt)[n // 2]
-                sd = max(mad, 1.2533 * sum(abs(u - med) for u in srt) / n)
-                if sd > 0:
-                    c = self.settings.winsor_sd
-                    rng[0], rng[1], rng[2] = med - c * sd, med + c * sd, sd
-                if n >= self.settings.robust_sample:
-                    rng[3] = None
+    @staticmethod
+    def _scaled(rng: list[Any], y: float) -> float:
+        """A value on its measurement's scale (log1p for a skewed input of values >= 0),
+        winsorized at its robust range."""
+        if rng[4] == "log":
+            y = math.log1p(max(y, 0.0))
         return min(max(y, rng[0]), rng[1])
+
+    def _fix_range(self, key: str, rng: list[Any]) -> list[list[Any]]:
+        """Fix a measurement's scale and robust range from its first ``robust_sample``
+        values, all on one scale and one range (values seen while the range was still
+        moving would differ from later ones by how they were clipped: a change no
+        series had). A numeric input of values >= 0 whose log1p is less skewed is
+        compared on log1p (sizes, counts, lab values); any other on its own scale.
+        Returns the held values, to be added now."""
+        held = rng[3]
+        ys = [y for _, _, y in held]
+        rng[4] = "linear"
+        if key.startswith("input_drift:") and min(ys) >= 0.0:
+            logs = [math.log1p(y) for y in ys]
+            if abs(_skewness(logs)) < abs(_skewness(ys)):
+                rng[4], ys = "log", logs
+        srt = sorted(ys)
+        n = len(srt)
+        med = srt[n // 2]
+        mad = 1.4826 * sorted(abs(u - med) for u in srt)[n // 2]
+        sd = max(mad, 1.2533 * sum(abs(u - med) for u in srt) / n)
+        if sd > 0:
+            c = self.settings.winsor_sd
+            rng[0], rng[1], rng[2] = med - c * sd, med + c * sd, sd
+        rng[3] = None
+        return held
 
     def _input(self, name: str, v: str, s: str, value: float | str) -> None:
         kind = "code" if isinstance(value, str) else "number"
@@ -443,8 +480,7 @@ class FeaturePanel:
         if kind == "number":
             x = float(value)
             if math.isfinite(x):
-                # values of 0 or more are compared on the log scale (sizes, lab values)
-                self._mean("input_drift", name, v, s, math.log1p(x) if x >= 0 else x)
+                self._mean("input_drift", name, v, s, x)
             return
         codes = self._codes.setdefault(name, [])
         if value not in codes and len(codes) < self.settings.max_codes:
@@ -695,7 +731,8 @@ class FeaturePanel:
                 cnt = t[:, 1:]
                 rest = cnt[has].sum(axis=0)[None, :] - np.where(has[:, None], cnt, 0.0)
                 freq[sel] = rest / np.maximum(others_n, 1e-12)[:, None]
-                weight[sel] = np.where(peers, min(100.0, p.prior_max), 0.0)
+                # never more pseudo-observations than the peers observed
+                weight[sel] = np.where(peers, np.minimum(min(100.0, p.prior_max), others_n), 0.0)
                 continue
             a1 = t[:, 1]
             rest_a = a1[has].sum() - np.where(has, a1, 0.0)
@@ -755,18 +792,31 @@ class FeaturePanel:
 
     def _learn_offsets(self, family: str, tot: np.ndarray) -> None:
         """Site offsets (removed from feature and version rows) from the site rows'
-        histories against their peers, shrunk by the site priors' weight."""
+        histories against all sites pooled, shrunk by the site priors' weight.
+
+        Against the pool, not the site's peers: a site that carries most of a feature's
+        volume is the feature, and its offset from two small peers would be their
+        noise, removed from most of the feature's observations."""
         if family == "mix":
             return
         peers = self._peer[family]
-        for r in self._by_family[family]:
-            if r.kind != SITE or r.signal in ("flag_rate", "volume_share"):
-                continue
+        pooled: dict[str, list[float]] = {}
+        rows = [
+            r
+            for r in self._by_family[family]
+            if r.kind == SITE and r.signal not in ("flag_rate", "volume_share")
+        ]
+        for r in rows:
+            acc = pooled.setdefault(r.key, [0.0, 0.0])
+            acc[0] += tot[r.idx, 0]
+            acc[1] += tot[r.idx, 1]
+        for r in rows:
             n = tot[r.idx, 0]
             if n <= 0 or peers["weight"][r.idx] <= 0:
                 continue
             w = peers["weight"][r.idx]
-            off = n / (n + w) * (tot[r.idx, 1] / n - peers["mean"][r.idx])
+            n_all, a_all = pooled[r.key]
+            off = n / (n + w) * (tot[r.idx, 1] / n - a_all / n_all)
             self._offsets.setdefault(r.key, {})[r.site] = float(off)
 
     def _detectable(
@@ -820,8 +870,8 @@ class FeaturePanel:
         """A level in the signal's own units."""
         if row.signal == "decision_time":
             return math.exp(y)
-        if row.signal == "input_drift" and row.family == "mean" and self._ranges[row.key][0] > -1:
-            return math.expm1(y)  # an input of values >= 0, compared on log1p
+        if row.family == "mean" and self._ranges[row.key][4] == "log":
+            return math.expm1(y)  # an input compared on log1p
         return y
 
     def _view(self, row: _Row) -> DetectorView:
@@ -899,6 +949,7 @@ class FeaturePanel:
                     None if math.isinf(v[1]) else v[1],
                     v[2],
                     v[3],
+                    v[4],
                 ]
                 for k, v in self._ranges.items()
             },
@@ -943,7 +994,7 @@ class FeaturePanel:
         obj._peer = {f: {k: _unpack(v) for k, v in d.items()} for f, d in state["peer"].items()}
         obj._ranges = {
             k: [-math.inf if v[0] is None else v[0], math.inf if v[1] is None else v[1], v[2],
-                None if v[3] is None else list(v[3])]
+                None if v[3] is None else [list(h) for h in v[3]], v[4]]
             for k, v in state["ranges"].items()
         }  # fmt: skip
         obj._codes = {k: list(v) for k, v in state["codes"].items()}

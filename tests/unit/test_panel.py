@@ -206,3 +206,31 @@ def test_pearson_dispersion_is_one_for_binomial_counts_and_grows_with_extra_spre
     wandering = rng.binomial(n.astype(int), p).astype(float)
     assert np.all(pearson_dispersion(n, wandering) > 2.0)
     assert pearson_dispersion(n[:, :5], binomial[:, :5]).tolist() == [1.0] * 4  # too few
+
+
+def _normal_input(site: str, t: float, rng: random.Random) -> dict[str, float | str]:
+    # a symmetric measurement that reaches 0 now and then: its log1p has a long left
+    # tail, so it is compared on its own scale
+    return {"weight": round(max(0.0, rng.gauss(28.0, 15.0)), 1)}
+
+
+def test_a_stationary_normal_input_that_touches_zero_raises_nothing() -> None:
+    # the early alarms of issue 14's family: per-value log scale (values near 0 far
+    # below the rest) and a range still moving while the first values were clipped
+    sites = {"a": 900.0, "b": 120.0, "c": 60.0, "d": 30.0, "e": 300.0}
+    panel = FeaturePanel("f", MonitorConfig())
+    alerts = _run(panel, _stream(11, 4, sites, lambda *a: 0.5, inputs=_normal_input))
+    assert _firing(alerts, "input_drift") == []
+    assert panel._ranges["input_drift:weight"][4] == "linear"
+
+
+def test_a_dominant_site_does_not_move_the_feature_row_with_its_offset() -> None:
+    # one site carries almost all the volume; its offset from two tiny peers is their
+    # noise, and removed hourly from the feature row it would look like a change
+    sites = {"big": 3000.0, "s1": 15.0, "s2": 15.0}
+    rates = {"big": 0.5, "s1": 0.35, "s2": 0.65}
+    panel = FeaturePanel("f", MonitorConfig())
+    _run(panel, _stream(12, 6, sites, lambda s, v, t: rates[s]), until=T0 + 6 * DAY)
+    assert abs(panel._offsets["acceptance_rate"]["big"]) < 0.01
+    views = {(v.slot, v.site): v for v in panel.views()}
+    assert views["acceptance_rate", "*"].statistic < 3.0
