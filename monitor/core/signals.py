@@ -187,7 +187,7 @@ SIGNAL_SPECS: dict[str, SignalSpec] = {
         SignalSpec(
             "site_outlier",
             FunnelOutlier,
-            {"direction": "down", "min_n": 300},
+            {"direction": "down", "min_n": 300, "z": 3.5, "tau_floor": 0.02},
             frozenset({"feature"}),
         ),
         SignalSpec("no_data", SilenceDetector, {}, frozenset({"site"})),

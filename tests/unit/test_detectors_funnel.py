@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 import pytest
 from pydantic import ValidationError
@@ -104,3 +106,25 @@ def test_an_outlier_does_not_widen_its_own_limits() -> None:
     assert det.centres["bad"] == pytest.approx((600 + 605 + 610 + 615) / 4000)
     # the others are compared with a centre that includes the bad site, and stay in
     assert set(det.outliers) == {"bad"}
+
+
+def test_the_spread_floor_keeps_a_site_a_few_points_off_among_few_peers_inside() -> None:
+    # four identical peers estimate no between-site spread; a site 6 points below them
+    # at n = 1500 is 4.8 binomial SDs out, but within what sites of one feature differ by
+    counts = {f"s{i}": (750, 1500) for i in range(4)}
+    counts["low"] = (660, 1500)
+    assert FunnelOutlier(z=3.5).assess(counts)
+    assert not FunnelOutlier(z=3.5, tau_floor=0.02).assess(counts)
+    counts["low"] = (560, 1500)  # 12.7 points below: out with the floor too
+    assert FunnelOutlier(z=3.5, tau_floor=0.02).assess(counts)
+
+
+def test_the_spread_is_not_trimmed_by_winsorizing_the_other_sites() -> None:
+    # ten peers spread by +-8 points: their spread must keep a site 15 points low inside
+    rng = random.Random(3)
+    counts = {f"s{i}": (round(1000 * (0.5 + rng.uniform(-0.08, 0.08))), 1000) for i in range(10)}
+    counts["low"] = (350, 1000)
+    det = FunnelOutlier(z=3.5, tau_floor=0.02)
+    det.assess(counts)
+    assert det.tau2 > 0.04**2
+    assert "low" not in det.outliers

@@ -63,6 +63,10 @@ class FunnelParams(DetectorParams):
     """Sites needed to estimate over-dispersion (fewer: phi = 1 or the fixed value)."""
     min_n: int = Field(30, ge=1)
     winsor: float = Field(0.1, ge=0.0, lt=0.5)
+    tau_floor: float = Field(0.0, ge=0.0, lt=0.5)
+    """Least between-site spread (absolute rate) the additive limits assume: sites of
+    one feature differ by a few points in real deployments, and a spread estimated
+    from a handful of other sites is often near zero by chance."""
 
     @model_validator(mode="after")
     def _check(self) -> FunnelParams:
@@ -185,17 +189,21 @@ class FunnelOutlier(CrossSectionalDetector):
             return 1.0, 0.0
         var0 = p * (1.0 - p)
         phi = 1.0
+        raw = [(x / n - p) / math.sqrt(var0 / n) for x, n in sites.values()]
         if par.phi is not None:
             phi = par.phi
         elif len(sites) >= par.min_sites:
-            raw = [(x / n - p) / math.sqrt(var0 / n) for x, n in sites.values()]
             phi = max(1.0, self._winsorized_mean_sq(raw))
-        tau2 = 0.0
-        if par.overdispersion == "additive" and phi > 1.0:
+        tau2 = par.tau_floor**2 if par.overdispersion == "additive" else 0.0
+        if par.overdispersion == "additive" and len(sites) >= par.min_sites:
+            # DerSimonian-Laird on the other sites, not winsorized: the site itself is
+            # already left out, and trimming the others' tails would shrink tau^2
             w = [n / var0 for _, n in sites.values()]
             sw = sum(w)
             denom = sw - sum(v * v for v in w) / sw
-            tau2 = max(0.0, (len(w) * phi - (len(w) - 1)) / denom) if denom > 0 else 0.0
+            q = sum(z * z for z in raw)
+            if denom > 0:
+                tau2 = max(tau2, (q - (len(w) - 1)) / denom)
         return phi, tau2
 
     @property
