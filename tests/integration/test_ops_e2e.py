@@ -59,6 +59,9 @@ EXPECTED_EMPTY: dict[str, str] = {
     "VitalsScoreDrift": "the seed degrades acceptance only",
     "VitalsInputDrift": "the seed degrades acceptance only",
     "VitalsNoData": "no site goes silent in the seed",
+    "VitalsSiteOutlier": "the funnel's 3-day window with a 2-point spread floor (z 3.5,"
+    " decision 0024) is not crossed in the hours the test replays after the drop; the"
+    " panel's site row alerts on it",
     "VitalsWorkerDown": "evaluated while both targets are up (the worker-down case"
     " follows, and checks this alert fires)",
     "VitalsWorkerStalled": "the worker processes its input",
