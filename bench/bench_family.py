@@ -39,6 +39,8 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from monitor.core.records import SeriesKey
+from monitor.core.signals import role
 from monitor.evaluation.family_run import run_family_scenario
 from monitor.simulate.family import CLASSES
 
@@ -174,25 +176,18 @@ def _class_row(cls: str, ds: list[dict[str, Any]]) -> str:
             f" {_hours(o, 50):>7}")  # fmt: skip
 
 
-def _role(series: str) -> str:
-    _, version, site = series.split("|")
-    if version == "*":
-        return "feature" if site == "*" else "site"
-    return "version" if site == "*" else "exact"
-
-
 def false_alarm_table(runs: list[dict[str, Any]]) -> list[str]:
     """Vitals' false alarms by signal and role; 'during' counts those inside a
     degradation window of the same feature (collateral of a real change)."""
     rows: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
     for r in runs:
         for fa in r.get("vitals_false_alarm_list", ()):
-            rows[fa["signal"], _role(fa["series"])][0 if fa["during"] else 1] += 1
+            rows[fa["signal"], role(SeriesKey.parse(fa["series"]))][0 if fa["during"] else 1] += 1
     if not rows:
         return []
     out = ["  by signal and role (during a degradation of the feature / outside one):"]
-    for (signal, role), (during, outside) in sorted(rows.items(), key=lambda kv: -sum(kv[1])):
-        out.append(f"    {signal:<17} {role:<8} {during:>4} / {outside:>4}")
+    for (signal, kind), (during, outside) in sorted(rows.items(), key=lambda kv: -sum(kv[1])):
+        out.append(f"    {signal:<17} {kind:<8} {during:>4} / {outside:>4}")
     return out
 
 

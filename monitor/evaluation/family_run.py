@@ -25,7 +25,7 @@ from monitor.core.assessor import Assessor
 from monitor.core.config import MonitorConfig
 from monitor.core.contract import Feedback, Outcome, Suggestion
 from monitor.core.engine import AssessStage
-from monitor.core.records import Alert, Flag, Resolution, rollup_names
+from monitor.core.records import Alert, Flag, Resolution, SeriesKey, rollup_names
 from monitor.evaluation.oracle import Oracle, build_oracle
 from monitor.replay import Replay
 from monitor.scoring import GRACE, score, truth_time
@@ -152,7 +152,7 @@ def _delays(
         {
             "signal": a.signal,
             "detector": a.detector,
-            "series": f"{a.feature}|{a.model_version}|{a.site}",
+            "series": str(SeriesKey(a.feature, a.model_version, a.site)),
             "input": a.input,
             "day": round((a.at - start) / 86400, 3),
             "during": any(f == a.feature and s0 <= a.at <= s1 for f, s0, s1 in windows),
